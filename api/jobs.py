@@ -1,0 +1,70 @@
+"""Job lookups and the documented shapes built from a run's stored manifest."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from prefect.client.schemas.objects import FlowRun
+
+from inferloop import db, storage
+from inferloop.errors import InferloopError, not_found
+from inferloop.export_stream import FORMATS
+
+
+def get_job(job_id: str, owner: str) -> db.Job:
+    """The owner's job, or NOT_FOUND (another owner's job answers exactly like an unknown one)."""
+    with db.session_scope() as s:
+        job = s.get(db.Job, job_id)
+    if job is None or job.owner != owner:
+        raise not_found("generation", job_id)
+    return job
+
+
+def manifest_uri(flow_run_id: str) -> str:
+    return f"{storage.run_dir(flow_run_id)}/manifest.json"
+
+
+def read_manifest(flow_run_id: str) -> dict | None:
+    uri = manifest_uri(flow_run_id)
+    return storage.read_json(uri) if storage.exists(uri) else None
+
+
+def download_formats(job_id: str) -> dict[str, str]:
+    return {f: f"/api/tabular/download/{job_id}?format={f}" for f in FORMATS}
+
+
+def completed_generation(request: Request, job_id: str, flow_run_id: str, algorithm: str, fmt: str) -> dict:
+    """The documented generate response for a completed run."""
+    m = read_manifest(flow_run_id)
+    if m is None:
+        raise InferloopError("GENERATION_FAILED", "the run completed but wrote no manifest", status=500)
+    with db.session_scope() as s:
+        created = s.get(db.Job, job_id).created_at
+    base = str(request.base_url).rstrip("/")
+    return {
+        "id": job_id,
+        "status": "completed",
+        "algorithm": algorithm,
+        "created": int(created.timestamp()),
+        "data_url": f"{base}/api/tabular/download/{job_id}?format={fmt}",
+        "metadata": {
+            "original_rows": m["original_rows"],
+            "generated_rows": m["generated_rows"],
+            "columns": m["columns"],
+            "generation_time": m["generation_time"],
+            "quality_score": m["quality_score"],
+        },
+        "download_formats": download_formats(job_id),
+    }
+
+
+def failure_error(flow_run_id: str, fr: FlowRun) -> InferloopError:
+    """The documented error for a failed or cancelled run: the flow's own error.json when it wrote one."""
+    uri = f"{storage.run_dir(flow_run_id)}/error.json"
+    if storage.exists(uri):
+        d = storage.read_json(uri)
+        err = InferloopError.from_dict({k: v for k, v in d.items() if k != "status"})
+        err.status = int(d.get("status", err.status))
+        return err
+    state = fr.state
+    msg = (state.message if state and state.message else "the generation run ended without a result")
+    return InferloopError("GENERATION_FAILED", f"{state.name if state else 'Failed'}: {msg}", status=500)

@@ -1,0 +1,52 @@
+"""The FastAPI facade: routers under /api/tabular (and /api/tabular/v1), request ids, the error envelope."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+
+from api.errors import install_error_handlers
+from api.routers import download, generate, health
+from inferloop import __version__, db
+from inferloop.settings import Settings, get_settings
+
+TABULAR_PREFIXES = ("/api/tabular", "/api/tabular/v1")
+
+
+def tabular_router() -> APIRouter:
+    r = APIRouter()
+    r.include_router(generate.router)
+    r.include_router(download.router)
+    return r
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db.migrate(settings.database)
+        yield
+
+    app = FastAPI(title="Inferloop Tabular API", version=__version__, lifespan=lifespan,
+                  description="Synthetic tabular data; every operation is a Prefect flow run.")
+    app.state.settings = settings
+
+    @app.middleware("http")
+    async def request_ids(request: Request, call_next):
+        rid = request.headers.get("x-request-id") or f"req-{uuid.uuid4()}"
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for i, prefix in enumerate(TABULAR_PREFIXES):
+        app.include_router(tabular_router(), prefix=prefix, include_in_schema=(i == 0))
+    return app
+
+
+app = create_app  # uvicorn --factory api.main:app

@@ -1,0 +1,131 @@
+"""POST /generate: upload -> validate -> flow run of `generate` on the work pool -> wait -> response."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import yaml
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from api import dispatch
+from api.deps import CurrentOwner, SettingsDep
+from api.jobs import completed_generation, failure_error
+from api.uploads import store_upload
+from inferloop import db, storage
+from inferloop.errors import InferloopError
+from inferloop.export_stream import FORMATS
+from inferloop.tables import validate_upload
+from tasks.synthesizers import resolve
+
+router = APIRouter(tags=["generation"])
+
+ALGORITHM_PARAMS = ("sdv_model", "default_distribution", "enforce_min_max", "epochs", "batch_size",
+                    "embedding_dim", "discriminator_steps", "noise_dim", "layers_dim", "privacy_level")
+
+
+def parse_int(value: str | None, field: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    """Parse an optional integer form field with a clear error."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise InferloopError("INVALID_REQUEST", f"{field} must be an integer, got '{value}'", field)
+    if minimum is not None and n < minimum:
+        raise InferloopError("INVALID_REQUEST", f"{field} must be at least {minimum}, got {n}", field)
+    if maximum is not None and n > maximum:
+        raise InferloopError("INVALID_REQUEST", f"{field} must be at most {maximum}, got {n}", field)
+    return n
+
+
+async def read_config(config: UploadFile | None) -> dict:
+    """A config file (JSON or YAML mapping) supplies algorithm parameters; form fields win."""
+    if config is None or not config.filename:
+        return {}
+    raw = await config.read(1 << 20)
+    try:
+        parsed = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InferloopError("INVALID_FILE", f"config is not valid JSON or YAML: {exc}", "config")
+    if parsed is None:
+        return {}
+    if not isinstance(parsed, dict):
+        raise InferloopError("INVALID_FILE", "config must be a JSON/YAML object of parameters", "config")
+    params = parsed.get("parameters", parsed)
+    if not isinstance(params, dict):
+        raise InferloopError("INVALID_FILE", "config 'parameters' must be an object", "config")
+    return json.loads(json.dumps(params, default=str))
+
+
+@router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result)")
+async def generate(
+    request: Request,
+    owner: CurrentOwner,
+    settings: SettingsDep,
+    file: Annotated[UploadFile | None, File(description="Input data file (CSV, Parquet, JSON)")] = None,
+    algorithm: Annotated[str, Form()] = "sdv",
+    num_rows: Annotated[str | None, Form()] = None,
+    format: Annotated[str, Form()] = "csv",
+    seed: Annotated[str | None, Form()] = None,
+    constraints: Annotated[UploadFile | None, File()] = None,
+    config: Annotated[UploadFile | None, File()] = None,
+    sdv_model: Annotated[str | None, Form()] = None,
+    default_distribution: Annotated[str | None, Form()] = None,
+    enforce_min_max: Annotated[str | None, Form()] = None,
+    epochs: Annotated[str | None, Form()] = None,
+    batch_size: Annotated[str | None, Form()] = None,
+    embedding_dim: Annotated[str | None, Form()] = None,
+    discriminator_steps: Annotated[str | None, Form()] = None,
+    noise_dim: Annotated[str | None, Form()] = None,
+    layers_dim: Annotated[str | None, Form()] = None,
+    privacy_level: Annotated[str | None, Form()] = None,
+):
+    # 1. validate everything that does not need the file
+    rows = parse_int(num_rows, "num_rows", 1, settings.max_rows)
+    seed_v = parse_int(seed, "seed", 0, 2**32 - 1)
+    if format not in FORMATS:
+        raise InferloopError("INVALID_REQUEST", f"format must be one of {', '.join(FORMATS)}", "format")
+    if constraints is not None and constraints.filename:
+        raise InferloopError("INVALID_REQUEST", "constraint files are not supported yet on this server "
+                             "(they arrive with constraint management)", "constraints")
+    params = await read_config(config)
+    form_values = dict(sdv_model=sdv_model, default_distribution=default_distribution,
+                       enforce_min_max=enforce_min_max, epochs=epochs, batch_size=batch_size,
+                       embedding_dim=embedding_dim, discriminator_steps=discriminator_steps,
+                       noise_dim=noise_dim, layers_dim=layers_dim, privacy_level=privacy_level)
+    params.update({k: v for k, v in form_values.items() if v is not None and str(v) != ""})
+    _, clean = resolve(algorithm, params)
+
+    # 2. store and check the file; bad input stops here, nothing is started
+    job_id = db.new_id("gen")
+    job_dir = storage.run_dir(job_id)
+    try:
+        uri, fmt = await store_upload(file, job_dir, "file", settings.max_upload_mb)
+        await run_in_threadpool(validate_upload, uri, fmt)
+    except Exception:
+        await run_in_threadpool(storage.remove, job_dir)
+        raise
+
+    # 3. a flow run of the `generate` deployment, waited for up to the sync time limit
+    fr = await dispatch.submit("generate", {
+        "data": uri, "algorithm": algorithm, "num_rows": rows, "seed": seed_v,
+        "parameters": clean, "data_format": fmt}, tags=["api", "sync", f"job:{job_id}"])
+    await run_in_threadpool(_record_job, job_id, owner, str(fr.id), algorithm, uri,
+                            {"format": format, "num_rows": rows, "seed": seed_v, "parameters": clean})
+    fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
+    status = dispatch.public_status(fr)
+    if status == "completed":
+        return await run_in_threadpool(completed_generation, request, job_id, str(fr.id), algorithm, format)
+    if status in ("failed", "cancelled"):
+        raise await run_in_threadpool(failure_error, str(fr.id), fr)
+    raise InferloopError("TIMEOUT", f"generation did not finish within {settings.sync_timeout_seconds:g} s; "
+                         f"poll /api/tabular/jobs/{job_id}", status=504,
+                         extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
+
+
+def _record_job(job_id: str, owner: str, flow_run_id: str, algorithm: str, uri: str, options: dict) -> None:
+    with db.session_scope() as s:
+        s.add(db.Job(id=job_id, kind="generate", owner=owner, flow_run_id=flow_run_id, algorithm=algorithm,
+                     input_uri=uri, options=options))

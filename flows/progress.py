@@ -1,0 +1,42 @@
+"""Progress reporting for flows: one Prefect progress artifact per run, updated as stages advance."""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+
+class Progress:
+    """Tracks a run's progress (0-100) in a Prefect progress artifact, throttled to ~2 updates/s."""
+
+    def __init__(self, description: str):
+        self._id: UUID | None = None
+        self._last = 0.0
+        self._value = 0.0
+        try:
+            self._id = create_progress_artifact(progress=0.0, key=None, description=description)
+        except Exception as exc:  # progress must never break the work itself
+            print(f"progress artifact unavailable: {exc!r}")
+
+    def set(self, value: float, message: str | None = None, force: bool = False) -> None:
+        """Record progress value (0-100), never going backwards."""
+        value = max(self._value, min(100.0, float(value)))
+        now = time.monotonic()
+        if self._id is None or (not force and now - self._last < 0.5 and value < 100.0):
+            self._value = value
+            return
+        self._value, self._last = value, now
+        if message:
+            print(f"[{value:5.1f}%] {message}")
+        try:
+            update_progress_artifact(self._id, progress=round(value, 1))
+        except Exception as exc:
+            print(f"progress update failed: {exc!r}")
+
+    def span(self, start: float, end: float):
+        """A callback mapping a stage's own 0..1 fraction onto [start, end]."""
+        def report(fraction: float, message: str = "") -> None:
+            self.set(start + (end - start) * max(0.0, min(1.0, fraction)), message or None)
+        return report

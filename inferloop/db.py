@@ -1,0 +1,91 @@
+"""Metadata store: SQLAlchemy 2 models and sessions; SQLite by default, PostgreSQL by URL.
+
+Only what Prefect does not know lives here (owners, public ids, links to flow runs).
+Job *state* is always read from Prefect. Schema changes go through Alembic (inferloop/migrations).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import JSON, DateTime, String, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from inferloop.settings import get_settings
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    """A public job: links the public id and its owner to the Prefect flow run that does the work."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)          # generate, ...
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    algorithm: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    input_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    options: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+@lru_cache
+def engine_for(url: str) -> Engine:
+    kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    eng = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(eng, "connect")
+        def _wal(dbapi_conn, _record):  # concurrent readers while a writer works
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+    return eng
+
+
+def engine() -> Engine:
+    return engine_for(get_settings().database)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    maker = sessionmaker(bind=engine(), expire_on_commit=False)
+    with maker() as s:
+        try:
+            yield s
+            s.commit()
+        except Exception:
+            s.rollback()
+            raise
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", (url or get_settings().database).replace("%", "%%"))
+    engine_for(url or get_settings().database)  # creates the SQLite folder
+    command.upgrade(cfg, "head")

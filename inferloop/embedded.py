@@ -1,0 +1,150 @@
+"""The embedded platform: a Prefect server (SQLite, UI), a process work pool, its worker and deployments.
+
+Started, supervised and stopped together; all state under INFERLOOP_HOME. Used by
+`inferloop-tabular serve` and by the test suite's fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from inferloop.settings import PROJECT_DIR, Settings
+
+SERVER_START_TIMEOUT = 180.0
+
+
+def prefect_env(settings: Settings) -> dict[str, str]:
+    """Environment shared by every process of the platform (server, CLI calls, worker, flow runs, API)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_CLI_PROMPT": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+        "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "1",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+        "GX_ANALYTICS_ENABLED": "false",
+        "TQDM_DISABLE": "1",
+        "INFERLOOP_HOME": str(settings.home),
+        "INFERLOOP_PROJECT_DIR": str(PROJECT_DIR),
+        "INFERLOOP_WORK_POOL": settings.work_pool,
+        "INFERLOOP_PYTHON": sys.executable,
+    }
+    return env
+
+
+def apply_env(settings: Settings) -> dict[str, str]:
+    """Put the platform's environment into this process (before Prefect is imported)."""
+    env = prefect_env(settings)
+    os.environ.update(env)
+    return env
+
+
+def _default_signals() -> None:
+    # a child of a non-interactive shell inherits SIGINT ignored; Prefect's worker then misses signals
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class EmbeddedPlatform:
+    """Prefect server + process work pool + worker + deployments, as child processes."""
+
+    def __init__(self, settings: Settings, log_dir: Path | None = None):
+        self.settings = settings
+        self.log_dir = log_dir or settings.home / "logs"
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **prefect_env(self.settings)}
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=str(PROJECT_DIR),
+                                preexec_fn=_default_signals, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def _prefect(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        r = subprocess.run([sys.executable, "-m", "prefect", *args], env=self.env(), cwd=str(PROJECT_DIR),
+                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError(f"prefect {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def server_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.settings.prefect_api_url}/health", timeout=2) as r:
+                return r.status == 200
+        except Exception:
+            return False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start_server(self, timeout: float = SERVER_START_TIMEOUT) -> None:
+        """Start `prefect server start` on 127.0.0.1 and wait until /api/health answers."""
+        if self.server_healthy():
+            raise RuntimeError(f"a Prefect server already answers on port {self.settings.prefect_port}; "
+                               "set INFERLOOP_PREFECT_PORT to another port")
+        proc = self._spawn("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
+                                              "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Prefect server exited ({proc.returncode}); see {self.log_dir}/prefect-server.log")
+            if self.server_healthy():
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"Prefect server not healthy after {timeout:.0f} s; see {self.log_dir}")
+
+    def ensure_work_pool(self) -> None:
+        """Create or update the process work pool from deployments/process-base-job-template.json."""
+        template = PROJECT_DIR / "deployments" / "process-base-job-template.json"
+        self._prefect("work-pool", "create", self.settings.work_pool, "--type", "process",
+                      "--base-job-template", str(template), "--overwrite")
+
+    def deploy(self) -> None:
+        """Register every deployment of prefect.yaml."""
+        self._prefect("--no-prompt", "deploy", "--all", timeout=300)
+
+    def start_worker(self, name: str = "worker-1") -> subprocess.Popen:
+        """Start one process worker of the pool (its --limit is the number of concurrent runs)."""
+        return self._spawn(name, [sys.executable, "-m", "prefect", "worker", "start",
+                                  "--pool", self.settings.work_pool, "--type", "process",
+                                  "--name", name, "--limit", str(self.settings.worker_limit)])
+
+    def start(self) -> None:
+        self.start_server()
+        self.ensure_work_pool()
+        self.deploy()
+        self.start_worker()
+
+    def stop_process(self, name: str, timeout: float = 15.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+    def stop(self) -> None:
+        """Stop workers first (their runs end), then the server."""
+        for name in [n for n in self.procs if n != "prefect-server"]:
+            self.stop_process(name)
+        self.stop_process("prefect-server")

@@ -1,0 +1,72 @@
+"""One Settings object for every process (API, flows, CLI); env prefix INFERLOOP_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFERLOOP_", env_file=None, extra="ignore")
+
+    home: Path = Field(default=Path("./.inferloop"), description="data folder for all embedded state")
+    storage_url: str | None = Field(default=None, description="fsspec URL for artifacts; default <home>/storage")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in <home>")
+
+    api_keys: str = Field(default="", description="comma-separated keys accepted by the API (bootstrap)")
+    auth_disabled: bool = Field(default=False, description="demo mode: no API key needed")
+
+    # Prefect
+    prefect_port: int = 4200
+    work_pool: str = "gpu"
+    worker_limit: int = 1
+    deployment_prefix: str = ""  # deployments are "<flow-name>/<prefix><flow-name>"
+
+    # limits
+    max_upload_mb: float = 200.0
+    max_rows: int = 10_000_000
+    sync_timeout_seconds: float = 900.0
+    allowed_roots: str = Field(default="", description="comma-separated local folders data paths may come from")
+    quality_sample_rows: int = 20_000
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def storage(self) -> str:
+        return self.storage_url or str(self.home / "storage")
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'inferloop.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def keys(self) -> set[str]:
+        return {k.strip() for k in self.api_keys.split(",") if k.strip()}
+
+    @property
+    def roots(self) -> list[Path]:
+        return [Path(r).expanduser().resolve() for r in self.allowed_roots.split(",") if r.strip()]
+
+    def deployment_name(self, flow_name: str) -> str:
+        return f"{flow_name}/{self.deployment_prefix}{flow_name}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

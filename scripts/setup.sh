@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the project's virtual environment and prints its path on stdout.
+# The venv lives outside the checkout, keyed by the hash of the requirement files and this
+# script, so a fresh clone on the same machine reuses it and a changed pin builds a new one.
+# torch is installed first and pinned (a local CPU wheel; unpinned it would pull a CUDA build).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PYTHON:-python3}"
+HASH="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-12)"
+VENV="${INFERLOOP_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/inferloop/venv-$HASH}"
+LOG="$(mktemp)"
+
+pip_quiet() {  # run pip, show its output only when it fails
+  if ! "$VENV/bin/pip" "$@" >"$LOG" 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" "$LOG" >&2
+    echo "setup: pip $* failed" >&2
+    exit 1
+  fi
+}
+
+if [ ! -f "$VENV/.complete" ]; then
+  echo "setup: building $VENV (takes a few minutes the first time)" >&2
+  rm -rf "$VENV"
+  "$PY" -m venv "$VENV"
+  pip_quiet install --upgrade pip "setuptools>=68" wheel
+  pip_quiet install torch==2.13.0
+  pip_quiet install -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
+  touch "$VENV/.complete"
+fi
+# the project itself (editable: the inferloop-tabular command), leaving the pinned dependencies alone
+pip_quiet install --no-deps --no-build-isolation -e "$ROOT"
+rm -f "$LOG"
+echo "$VENV"
