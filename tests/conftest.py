@@ -58,7 +58,24 @@ def prefect_platform(settings):
         platform.stop()
         raise
     yield platform
+    drain_prefect_clients()
     platform.stop()
+
+
+def drain_prefect_clients() -> None:
+    """Send this process's pending logs and events before the server goes (else exit waits on retries)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogHandler, APILogWorker
+
+    try:
+        APILogHandler().flush()
+    except Exception:
+        pass
+    for worker_cls in (APILogWorker, EventsWorker):
+        try:
+            worker_cls.drain_all(timeout=10)
+        except Exception:
+            pass
 
 
 class ApiServer:
