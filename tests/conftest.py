@@ -33,6 +33,12 @@ os.environ.update({
     "INFERLOOP_MAX_UPLOAD_MB": "5",
     "INFERLOOP_MAX_ROWS": "100000",
 })
+# S3 is a moto server on loopback (started by the s3_bucket fixture); every process of the platform
+# (worker and flow runs included) finds it through AWS_ENDPOINT_URL
+MOTO_PORT = free_port()
+os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{MOTO_PORT}"})
+os.environ.pop("AWS_PROFILE", None)
 for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
     os.environ.pop(var, None)
 
@@ -76,6 +82,24 @@ def drain_prefect_clients() -> None:
             worker_cls.drain_all(timeout=10)
         except Exception:
             pass
+
+
+@pytest.fixture(scope="session")
+def s3_bucket():
+    """A bucket on a moto S3 server on 127.0.0.1 (reached through s3fs like real S3)."""
+    import boto3
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
+    server.start()
+    boto3.client("s3").create_bucket(Bucket="inferloop-test")
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        yield "s3://inferloop-test"
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
 
 
 class ApiServer:

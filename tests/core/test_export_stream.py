@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import socket
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -244,39 +243,6 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- object storage
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_bucket():
-    """An S3 bucket on a local moto server; s3fs finds it through AWS_ENDPOINT_URL."""
-    pytest.importorskip("moto.server")
-    import boto3
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    with pytest.MonkeyPatch.context() as mp:
-        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-               "AWS_DEFAULT_REGION": "us-east-1",
-               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
-        for key, value in env.items():
-            mp.setenv(key, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        boto3.client("s3").create_bucket(Bucket="results")
-        s3fs.S3FileSystem.clear_instance_cache()
-        try:
-            yield "s3://results"
-        finally:
-            s3fs.S3FileSystem.clear_instance_cache()
-            server.stop()
 
 
 def test_stream_from_s3(s3_bucket: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -295,39 +294,6 @@ def test_validate_upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 # ---------------------------------------------------------------- object storage
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_bucket():
-    """An S3 bucket on a local moto server; s3fs finds it through AWS_ENDPOINT_URL."""
-    pytest.importorskip("moto.server")
-    import boto3
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    with pytest.MonkeyPatch.context() as mp:
-        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-               "AWS_DEFAULT_REGION": "us-east-1",
-               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
-        for key, value in env.items():
-            mp.setenv(key, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        boto3.client("s3").create_bucket(Bucket="uploads")
-        s3fs.S3FileSystem.clear_instance_cache()
-        try:
-            yield "s3://uploads"
-        finally:
-            s3fs.S3FileSystem.clear_instance_cache()
-            server.stop()
 
 
 def test_read_from_s3(s3_bucket: str) -> None:

@@ -64,3 +64,27 @@ def test_flow_rejects_bad_parameters(prefect_platform, tmp_path):
     with pytest.raises(InferloopError) as exc:
         generate(data=str(path), algorithm="nope")
     assert exc.value.code == "INVALID_ALGORITHM"
+
+
+def test_flow_reads_from_s3(prefect_platform, s3_bucket):
+    from flows.generate import generate
+
+    uri = f"{s3_bucket}/inputs/customers.parquet"
+    with storage.open_uri(uri, "wb") as f:
+        customers(80).to_parquet(f, index=False)
+    manifest = generate(data=uri, algorithm="sdv", num_rows=30)
+    assert manifest["original_rows"] == 80 and manifest["generated_rows"] == 30
+
+
+def test_storage_on_s3(prefect_platform, s3_bucket, tmp_path, monkeypatch):
+    """With INFERLOOP_STORAGE_URL=s3://..., outputs and the manifest are written to the bucket."""
+    from inferloop.settings import get_settings
+
+    monkeypatch.setenv("INFERLOOP_STORAGE_URL", f"{s3_bucket}/platform")
+    get_settings.cache_clear()
+    try:
+        manifest, out = run(tmp_path, customers(60), algorithm="sdv", num_rows=25)
+    finally:
+        get_settings.cache_clear()
+    assert manifest["output_uri"].startswith(f"{s3_bucket}/platform/runs/")
+    assert len(out) == 25
