@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     allowed_roots: str = Field(default="", description="comma-separated local folders data paths may come from")
     quality_sample_rows: int = 20_000
 
+    # webhooks and job callbacks
+    webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private hosts")
+    webhook_max_attempts: int = 6
+    webhook_backoff_seconds: float = 2.0   # 2, 4, 8, ... seconds between attempts
+    webhook_timeout_seconds: float = 10.0
+    callback_secret: str = Field(default="", description="signs callback_url deliveries without their own secret")
+    watcher_interval_seconds: float = 1.0
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute(cls, v: Path) -> Path:
