@@ -8,10 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType,
+                                            FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId)
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.client.schemas.sorting import ArtifactSort
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import ArtifactSort, LogSort
 from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelling
 
 from inferloop.errors import InferloopError
 from inferloop.settings import get_settings
@@ -78,6 +81,48 @@ async def progress(flow_run_id: str | UUID) -> float | None:
                                            type=ArtifactFilterType(any_=["progress"])),
             sort=ArtifactSort.UPDATED_DESC, limit=1)
     return float(arts[0].data) if arts else None
+
+
+async def read_many(flow_run_ids: list[str]) -> dict[str, FlowRun]:
+    """Several flow runs in one call, by id."""
+    if not flow_run_ids:
+        return {}
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids])),
+            limit=len(flow_run_ids))
+    return {str(fr.id): fr for fr in runs}
+
+
+async def logs(flow_run_id: str | UUID, limit: int = 100) -> list[dict]:
+    """The run's Prefect logs (worker, flow and task lines), oldest first, the last `limit` of them."""
+    async with get_client() as client:
+        flt = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(str(flow_run_id))]))
+        newest = await client.read_logs(log_filter=flt, sort=LogSort.TIMESTAMP_DESC, limit=limit)
+    return [{"timestamp": lg.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "level": _level(lg.level),
+             "message": lg.message} for lg in reversed(newest)]
+
+
+def _level(n: int) -> str:
+    return {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}.get(n, str(n))
+
+
+async def cancel(fr: FlowRun) -> str | None:
+    """Propose Cancelling; returns the resulting state name, or None when deferred.
+
+    A run that a worker is starting (PENDING) is not cancelled now: the worker would start it anyway
+    (see notes/prefect-facts.md, the Pending/Submitting race); the watcher cancels it once it runs.
+    """
+    if fr.state.type == StateType.PENDING:
+        return None
+    if fr.state.type == StateType.CANCELLING:
+        return fr.state.name
+    async with get_client() as client:
+        res = await client.set_flow_run_state(fr.id, Cancelling(message="cancelled through the API"))
+    if res.status == SetStateStatus.ACCEPT or (res.state is not None and res.state.type in (
+            StateType.CANCELLING, StateType.CANCELLED)):
+        return res.state.name if res.state else "Cancelling"
+    raise InferloopError("CONFLICT", f"cancel rejected by Prefect: {res.details}", status=409)
 
 
 async def healthy() -> bool:

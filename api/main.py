@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 
 from api.errors import install_error_handlers
-from api.routers import download, generate, health
+from api import watcher
+from api.routers import download, generate, health, jobs, uploads, webhooks
 from inferloop import __version__, db
 from inferloop.settings import Settings, get_settings
 
@@ -18,17 +21,27 @@ TABULAR_PREFIXES = ("/api/tabular", "/api/tabular/v1")
 def tabular_router() -> APIRouter:
     r = APIRouter()
     r.include_router(generate.router)
+    r.include_router(jobs.router)
+    r.include_router(uploads.router)
     r.include_router(download.router)
+    r.include_router(webhooks.router)
     return r
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, run_watcher: bool = True) -> FastAPI:
+    """The app; `run_watcher` starts the background watcher (final states -> webhooks, deferred cancels)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         db.migrate(settings.database)
+        task = asyncio.create_task(watcher.run_forever(settings, settings.public_url.rstrip("/"))) \
+            if run_watcher else None
         yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app = FastAPI(title="Inferloop Tabular API", version=__version__, lifespan=lifespan,
                   description="Synthetic tabular data; every operation is a Prefect flow run.")

@@ -37,6 +37,7 @@ def serve(port: Annotated[int, typer.Option(help="API port")] = 8000,
     from inferloop.settings import get_settings
     from inferloop.embedded import EmbeddedPlatform, apply_env
 
+    os.environ.setdefault("INFERLOOP_PUBLIC_URL", f"http://{host}:{port}")
     settings = get_settings()
     apply_env(settings)  # before Prefect is imported anywhere in this process
     if not settings.keys and not settings.auth_disabled:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 10.0
     callback_secret: str = Field(default="", description="signs callback_url deliveries without their own secret")
     watcher_interval_seconds: float = 1.0
+    public_url: str = Field(default="", description="base URL clients reach the API at (absolute links in webhooks)")
 
     @field_validator("home", mode="after")
     @classmethod

@@ -75,7 +75,11 @@ def _normalize_format(fmt: str) -> str:
 def read_table(uri: str, fmt: str | None = None, *, max_rows: int | None = None) -> pd.DataFrame:
     """Read a csv/parquet/json/jsonl table at ``uri`` (fsspec), raising INVALID_FILE for bad content."""
     fmt = _normalize_format(fmt) if fmt else detect_format(uri)
-    with open_uri(uri, "rb") as raw:
+    try:
+        raw_file = open_uri(uri, "rb")
+    except FileNotFoundError:
+        raise _invalid(f"The file '{uri}' does not exist")
+    with raw_file as raw:
         if _is_blank(raw):
             raise _invalid("The file is empty")
         if fmt == "parquet":

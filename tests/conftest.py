@@ -1,52 +1,12 @@
-"""Test fixtures: a real Prefect server, process work pool and worker on 127.0.0.1, and the API over HTTP.
-
-The environment is set here, before anything imports Prefect, so that this process, the server, the
-worker and the flow runs all share one temporary INFERLOOP_HOME.
-"""
+"""Test fixtures: a real Prefect server, process work pool and worker on 127.0.0.1, and the API over HTTP."""
 
 from __future__ import annotations
 
-import os
-import socket
-import tempfile
-import threading
-import time
-from pathlib import Path
-
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-TEST_HOME = Path(tempfile.mkdtemp(prefix="inferloop-test-"))
-API_KEY = "test-key-1"
-OTHER_KEY = "test-key-2"
-os.environ.update({
-    "INFERLOOP_HOME": str(TEST_HOME),
-    "INFERLOOP_PREFECT_PORT": str(free_port()),
-    "INFERLOOP_API_KEYS": f"{API_KEY},{OTHER_KEY}",
-    "INFERLOOP_WORK_POOL": "test-gpu",
-    "INFERLOOP_MAX_UPLOAD_MB": "5",
-    "INFERLOOP_MAX_ROWS": "100000",
-})
-# S3 is a moto server on loopback (started by the s3_bucket fixture); every process of the platform
-# (worker and flow runs included) finds it through AWS_ENDPOINT_URL
-MOTO_PORT = free_port()
-os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{MOTO_PORT}"})
-os.environ.pop("AWS_PROFILE", None)
-for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
-    os.environ.pop(var, None)
-
-from inferloop.embedded import EmbeddedPlatform, apply_env  # noqa: E402
+from tests.support import API_KEY, MOTO_PORT, ApiServer  # sets the test environment first
+from inferloop.embedded import EmbeddedPlatform  # noqa: E402
 from inferloop.settings import get_settings  # noqa: E402
-
-get_settings.cache_clear()
-apply_env(get_settings())
 
 
 @pytest.fixture(scope="session")
@@ -84,50 +44,27 @@ def drain_prefect_clients() -> None:
             pass
 
 
-@pytest.fixture(scope="session")
-def s3_bucket():
-    """A bucket on a moto S3 server on 127.0.0.1 (reached through s3fs like real S3)."""
-    import boto3
-    import s3fs
+@pytest.fixture(scope="session", autouse=True)
+def moto_server():
+    """A moto S3 server on 127.0.0.1, started first so that no other socket takes its port."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=MOTO_PORT, verbose=False)
     server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(moto_server):
+    """A bucket on the moto server (reached through s3fs like real S3)."""
+    import boto3
+    import s3fs
+
     boto3.client("s3").create_bucket(Bucket="inferloop-test")
     s3fs.S3FileSystem.clear_instance_cache()
-    try:
-        yield "s3://inferloop-test"
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        server.stop()
-
-
-class ApiServer:
-    """uvicorn serving an app in a background thread on a free port (real HTTP)."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        end = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > end or not self.thread.is_alive():
-                raise RuntimeError("API server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(15)
+    yield "s3://inferloop-test"
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +72,14 @@ def api(prefect_platform, settings):
     """Base URL of the API, backed by the real platform."""
     from api.main import create_app
 
-    with ApiServer(create_app(settings)) as server:
+    with ApiServer(create_app(api_settings(settings))) as server:
         yield server.url
+
+
+def api_settings(settings):
+    """The e2e API's settings: webhook receivers run on 127.0.0.1 here, and retries are quick."""
+    return settings.model_copy(update={"webhook_allow_private": True, "webhook_backoff_seconds": 0.5,
+                                       "watcher_interval_seconds": 0.5})
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +87,7 @@ def api_no_prefect(settings):
     """The API alone (for input validation that must stop before any flow run is created)."""
     from api.main import create_app
 
-    with ApiServer(create_app(settings)) as server:
+    with ApiServer(create_app(settings, run_watcher=False)) as server:
         yield server.url
 
 

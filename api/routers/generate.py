@@ -109,11 +109,7 @@ async def generate(
         raise
 
     # 3. a flow run of the `generate` deployment, waited for up to the sync time limit
-    fr = await dispatch.submit("generate", {
-        "data": uri, "algorithm": algorithm, "num_rows": rows, "seed": seed_v,
-        "parameters": clean, "data_format": fmt}, tags=["api", "sync", f"job:{job_id}"])
-    await run_in_threadpool(_record_job, job_id, owner, str(fr.id), algorithm, uri,
-                            {"format": format, "num_rows": rows, "seed": seed_v, "parameters": clean})
+    fr = await start_generation(job_id, owner, uri, fmt, algorithm, rows, seed_v, clean, format, sync=True)
     fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
     status = dispatch.public_status(fr)
     if status == "completed":
@@ -125,7 +121,39 @@ async def generate(
                          extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
 
 
-def _record_job(job_id: str, owner: str, flow_run_id: str, algorithm: str, uri: str, options: dict) -> None:
+async def start_generation(job_id: str, owner: str, uri: str, fmt: str | None, algorithm: str,
+                           rows: int | None, seed: int | None, params: dict, out_format: str, *, sync: bool,
+                           callback_url: str | None = None, callback_secret: str | None = None,
+                           extra_options: dict | None = None):
+    """Record the job, then create its flow run of the `generate` deployment."""
+    options = {"format": out_format, "num_rows": rows, "seed": seed, "parameters": params, **(extra_options or {})}
+    await run_in_threadpool(_record_job, job_id, owner, algorithm, uri, options, callback_url, callback_secret)
+    try:
+        fr = await dispatch.submit("generate", {
+            "data": uri, "algorithm": algorithm, "num_rows": rows, "seed": seed,
+            "parameters": params, "data_format": fmt},
+            tags=["api", "sync" if sync else "async", f"job:{job_id}"])
+    except Exception:
+        await run_in_threadpool(_forget_job, job_id)
+        raise
+    await run_in_threadpool(_link_run, job_id, str(fr.id))
+    return fr
+
+
+def _record_job(job_id: str, owner: str, algorithm: str, uri: str, options: dict,
+                callback_url: str | None, callback_secret: str | None) -> None:
     with db.session_scope() as s:
-        s.add(db.Job(id=job_id, kind="generate", owner=owner, flow_run_id=flow_run_id, algorithm=algorithm,
-                     input_uri=uri, options=options))
+        s.add(db.Job(id=job_id, kind="generate", owner=owner, algorithm=algorithm, input_uri=uri,
+                     options=options, callback_url=callback_url, callback_secret=callback_secret))
+
+
+def _link_run(job_id: str, flow_run_id: str) -> None:
+    with db.session_scope() as s:
+        s.get(db.Job, job_id).flow_run_id = flow_run_id
+
+
+def _forget_job(job_id: str) -> None:
+    with db.session_scope() as s:
+        job = s.get(db.Job, job_id)
+        if job is not None:
+            s.delete(job)

@@ -33,7 +33,10 @@ _PACKED = {"sdv:ctgan", "sdv:copulagan", "ctgan"}
 
 
 def resolve(algorithm: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Validate an algorithm and its parameters; return (model_key, params with defaults filled in)."""
+    """Validate an algorithm and its parameters; return (model_key, params with defaults filled in).
+
+    Idempotent: resolve(algorithm, resolve(algorithm, p)[1]) == resolve(algorithm, p).
+    """
     params = dict(params or {})
     name = _text(algorithm) or "sdv"
     if name not in ALGORITHMS:
@@ -43,7 +46,10 @@ def resolve(algorithm: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]
         raise InferloopError("ALGORITHM_ERROR", "Algorithm 'ydata' is not available yet on this server; "
                              "use sdv or ctgan instead", "algorithm")
     model_key = "ctgan" if name == "ctgan" else f"sdv:{_sdv_model(params.get('sdv_model'))}"
-    return model_key, clean_params(model_key, params)
+    clean = clean_params(model_key, params)
+    if model_key.startswith("sdv:"):  # kept, so that resolve(algorithm, clean) gives the same model again
+        clean = {"sdv_model": model_key.split(":", 1)[1], **clean}
+    return model_key, clean
 
 
 def clean_params(model_key: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import API_KEY, OTHER_KEY, ApiServer
+from tests.support import API_KEY, OTHER_KEY, ApiServer
 from tests.tabular_data import customers
 
 H = {"X-API-Key": API_KEY}
@@ -57,6 +57,19 @@ def test_each_algorithm_generates(api, data):
     df = read_csv(download(api, body["id"]).content)
     assert len(df) == 150
     assert list(df.columns) == list(customers(5).columns)
+    manifest = stored_manifest(body["id"])
+    expected = "ctgan" if data["algorithm"] == "ctgan" else f"sdv:{data['sdv_model']}"
+    assert manifest["model_key"] == expected  # the requested model really ran
+    if "epochs" in data:
+        assert manifest["parameters"]["epochs"] == int(data["epochs"])
+
+
+def stored_manifest(gen_id: str) -> dict:
+    from api.jobs import read_manifest
+    from inferloop import db
+
+    with db.session_scope() as s:
+        return read_manifest(s.get(db.Job, gen_id).flow_run_id)
 
 
 def test_same_seed_same_file(api):
@@ -147,7 +160,7 @@ def test_sync_timeout_returns_504_with_job_id(api, settings):
     from api.main import create_app
 
     quick = settings.model_copy(update={"sync_timeout_seconds": 0.2})
-    with ApiServer(create_app(quick)) as server:
+    with ApiServer(create_app(quick, run_watcher=False)) as server:
         r = generate(server.url, {"algorithm": "sdv", "num_rows": "10"})
     assert r.status_code == 504, r.text
     err = r.json()["error"]

@@ -106,7 +106,8 @@ def test_resolve_model_keys(algorithm, params, key):
 
 def test_resolve_fills_defaults_and_keeps_only_applicable_params():
     assert resolve("sdv", {"epochs": 5, "seed": 3, "noise_dim": 64}) == (
-        "sdv:gaussian_copula", {"default_distribution": "beta", "enforce_min_max": True})
+        "sdv:gaussian_copula", {"sdv_model": "gaussian_copula", "default_distribution": "beta",
+                                "enforce_min_max": True})
     assert resolve("ctgan", {"default_distribution": "norm"})[1] == {
         "epochs": 300, "batch_size": 500, "embedding_dim": 128, "discriminator_steps": 1,
         "enforce_min_max": True}
@@ -121,10 +122,21 @@ def test_resolve_coerces_form_strings():
     assert clean == {"epochs": 50, "batch_size": 200, "embedding_dim": 64, "discriminator_steps": 2,
                      "enforce_min_max": False}
     _, clean = resolve("sdv", {"default_distribution": " Norm ", "enforce_min_max": "TRUE"})
-    assert clean == {"default_distribution": "norm", "enforce_min_max": True}
+    assert clean == {"sdv_model": "gaussian_copula", "default_distribution": "norm", "enforce_min_max": True}
     form = {"sdv_model": "tvae", "epochs": np.int64(3), "enforce_min_max": 0, "batch_size": ""}
     _, clean = resolve("sdv", form)
-    assert clean == {"epochs": 3, "batch_size": 500, "embedding_dim": 128, "enforce_min_max": False}
+    assert clean == {"sdv_model": "tvae", "epochs": 3, "batch_size": 500, "embedding_dim": 128,
+                     "enforce_min_max": False}
+
+
+@pytest.mark.parametrize("algorithm,params", [
+    ("sdv", {"sdv_model": "tvae", "epochs": "7"}), ("sdv", {"sdv_model": "copulagan"}), ("sdv", {}),
+    ("ctgan", {"epochs": 3}),
+])
+def test_resolve_is_idempotent(algorithm, params):
+    """The API resolves, the flow resolves again: the model must not change on the way."""
+    first = resolve(algorithm, params)
+    assert resolve(algorithm, first[1]) == first
 
 
 def test_resolve_ignores_bad_values_of_params_that_do_not_apply():

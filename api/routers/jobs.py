@@ -1,0 +1,130 @@
+"""Async generation and jobs: POST /generate/async, GET /jobs/{id}, POST /jobs/{id}/cancel.
+
+A job's state is its Prefect flow run's state; nothing about it lives only in this process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api import dispatch
+from api.data_urls import resolve_data_url
+from api.deps import CurrentOwner, SettingsDep
+from api.jobs import completed_generation, failure_error, get_job, read_manifest
+from api.routers.generate import start_generation
+from inferloop import db
+from inferloop.errors import InferloopError
+from inferloop.estimates import estimate_seconds
+from inferloop.export_stream import FORMATS
+from inferloop.webhooks import check_webhook_url
+from tasks.synthesizers import resolve
+
+router = APIRouter(tags=["jobs"])
+
+
+class AsyncGenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_url: str = Field(description="s3://bucket/key, upload://<upload_id>, a path under an allowed root, "
+                                      "or a public https:// URL")
+    algorithm: str = "sdv"
+    num_rows: int | None = None
+    seed: int | None = None
+    format: str = "csv"
+    callback_url: str | None = None
+    callback_secret: str | None = Field(None, description="signs deliveries to callback_url")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/generate/async", status_code=202, summary="Start a generation job and return at once")
+async def generate_async(body: AsyncGenerateRequest, owner: CurrentOwner, settings: SettingsDep):
+    if body.num_rows is not None and not 1 <= body.num_rows <= settings.max_rows:
+        raise InferloopError("INVALID_REQUEST", f"num_rows must be between 1 and {settings.max_rows}", "num_rows")
+    if body.seed is not None and not 0 <= body.seed < 2**32:
+        raise InferloopError("INVALID_REQUEST", "seed must be between 0 and 2^32-1", "seed")
+    if body.format not in FORMATS:
+        raise InferloopError("INVALID_REQUEST", f"format must be one of {', '.join(FORMATS)}", "format")
+    if body.callback_url:
+        check_webhook_url(body.callback_url, settings, "callback_url")
+    model_key, params = resolve(body.algorithm, dict(body.parameters))
+    uri, fmt, known = await run_in_threadpool(resolve_data_url, body.data_url, owner, settings)
+    job_id = db.new_id("job")
+    estimate = estimate_seconds(model_key, params, known.get("rows"), known.get("columns"), body.num_rows)
+    await start_generation(job_id, owner, uri, fmt, body.algorithm, body.num_rows, body.seed, params,
+                           body.format, sync=False, callback_url=body.callback_url,
+                           callback_secret=body.callback_secret, extra_options={"estimated_time": estimate})
+    return {"job_id": job_id, "status": "pending", "estimated_time": estimate,
+            "status_url": f"/api/tabular/jobs/{job_id}"}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return db.as_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+@router.get("/jobs/{job_id}", summary="Job status, progress, logs and, when done, its result")
+async def job_status(job_id: str, request: Request, owner: CurrentOwner, log_limit: int = 100):
+    job = await run_in_threadpool(get_job, job_id, owner)
+    if not job.flow_run_id:
+        raise InferloopError("NOT_FOUND", f"generation '{job_id}' was not found", status=404)
+    fr = await dispatch.read(job.flow_run_id)
+    status = dispatch.public_status(fr)
+    progress = await dispatch.progress(fr.id)
+    if status == "completed":
+        progress = 100.0
+    created = db.as_utc(job.created_at)
+    body: dict[str, Any] = {
+        "job_id": job.id, "status": status, "progress": int(progress or 0),
+        "algorithm": job.algorithm, "created_at": _iso(created),
+        "started_at": _iso(fr.start_time), "completed_at": _iso(fr.end_time) if fr.state.is_final() else None,
+        "estimated_completion": _estimated_completion(fr, progress, created, job),
+        "prefect_state": fr.state.name, "prefect_flow_run_id": str(fr.id),
+        "cancel_requested": job.cancel_requested_at is not None,
+        "logs": await dispatch.logs(fr.id, limit=max(1, min(log_limit, 1000))),
+    }
+    if status == "completed":
+        result = await run_in_threadpool(completed_generation, request, job.id, job.flow_run_id, job.algorithm,
+                                         job.options.get("format", "csv"))
+        body["result"] = {"rows": result["metadata"]["generated_rows"], **result["metadata"],
+                          "download_url": result["data_url"], "download_formats": result["download_formats"]}
+    elif status in ("failed", "cancelled"):
+        err = await run_in_threadpool(failure_error, job.flow_run_id, fr)
+        body["error"] = {"code": "CANCELLED" if status == "cancelled" else err.code,
+                         "message": fr.state.message or err.message if status == "cancelled" else err.message}
+    return body
+
+
+def _estimated_completion(fr, progress: float | None, created: datetime, job: db.Job) -> str | None:
+    """From the observed rate once running; from the estimate before."""
+    if fr.state.is_final():
+        return None
+    now = datetime.now(timezone.utc)
+    if fr.start_time and progress and progress > 5:
+        elapsed = (now - fr.start_time).total_seconds()
+        return _iso(now + timedelta(seconds=elapsed * (100 - progress) / progress))
+    estimate = job.options.get("estimated_time")
+    if estimate is None:
+        return None
+    return _iso(max(now, created + timedelta(seconds=estimate)))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, summary="Cancel a pending or running job")
+async def cancel_job(job_id: str, owner: CurrentOwner):
+    job = await run_in_threadpool(get_job, job_id, owner)
+    fr = await dispatch.read(job.flow_run_id)
+    if fr.state.is_final():
+        raise InferloopError("CONFLICT", f"job '{job_id}' is already {dispatch.public_status(fr)}", status=409)
+    await run_in_threadpool(_mark_cancel_requested, job_id)
+    state = await dispatch.cancel(fr)   # deferred (None) while the run is starting: the watcher finishes it
+    return {"job_id": job_id, "status": "cancelled" if state == "Cancelled" else "cancelling"}
+
+
+def _mark_cancel_requested(job_id: str) -> None:
+    with db.session_scope() as s:
+        job = s.get(db.Job, job_id)
+        if job.cancel_requested_at is None:
+            job.cancel_requested_at = db.utcnow()

@@ -1,0 +1,94 @@
+"""The API's background watcher: final states -> webhook deliveries, deferred cancels, delivery retries.
+
+Everything it needs is in the metadata store and Prefect, so a restarted API picks up where it left off,
+and it sees every final state — including crashes and cancels made by the server, which no flow hook sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from prefect.client.schemas.objects import FlowRun, StateType
+from sqlalchemy import select, update
+from starlette.concurrency import run_in_threadpool
+
+from api import dispatch
+from api.jobs import failure_error, read_manifest
+from inferloop import db, webhooks
+from inferloop.settings import Settings
+
+log = logging.getLogger("inferloop.watcher")
+
+EVENT_BY_STATUS = {("generate", "completed"): "generation.completed", ("train", "completed"): "model.trained"}
+
+
+def event_for(kind: str, status: str) -> str:
+    if status == "failed":
+        return "job.failed"
+    if status == "cancelled":
+        return "job.cancelled"
+    return EVENT_BY_STATUS.get((kind, status), "generation.completed")
+
+
+def event_data(job: db.Job, fr: FlowRun, status: str, base_url: str) -> dict:
+    """The documented webhook `data` for a job's final state."""
+    data: dict = {"job_id": job.id, "generation_id": job.id, "algorithm": job.algorithm, "status": status}
+    if status == "completed":
+        m = read_manifest(job.flow_run_id) or {}
+        data.update(rows_generated=m.get("generated_rows"), quality_score=m.get("quality_score"),
+                    download_url=f"{base_url}/api/tabular/download/{job.id}")
+    else:
+        err = failure_error(job.flow_run_id, fr)
+        data["error"] = {"code": "CANCELLED" if status == "cancelled" else err.code,
+                         "message": (fr.state.message or "cancelled") if status == "cancelled" else err.message}
+    return data
+
+
+def unfinished_jobs(limit: int = 500) -> list[db.Job]:
+    with db.session_scope() as s:
+        return list(s.scalars(select(db.Job).where(db.Job.notified_at.is_(None), db.Job.flow_run_id.is_not(None))
+                              .order_by(db.Job.created_at).limit(limit)))
+
+
+def record_final(job: db.Job, fr: FlowRun, status: str, base_url: str) -> None:
+    """Mark the job final and queue its deliveries in one transaction (so each happens once)."""
+    data = event_data(job, fr, status, base_url)
+    with db.session_scope() as s:
+        claimed = s.execute(update(db.Job).where(db.Job.id == job.id, db.Job.notified_at.is_(None))
+                            .values(final_status=status, notified_at=db.utcnow()))
+        if claimed.rowcount != 1:  # another watcher got there first
+            return
+        webhooks.enqueue(s, owner=job.owner, job_id=job.id, event=event_for(job.kind, status), data=data,
+                         callback_url=job.callback_url, callback_secret=job.callback_secret)
+
+
+async def watch_once(settings: Settings, base_url: str) -> None:
+    """One pass: notice final states, apply deferred cancels, send due deliveries."""
+    jobs = await run_in_threadpool(unfinished_jobs)
+    runs = await dispatch.read_many([j.flow_run_id for j in jobs])
+    for job in jobs:
+        fr = runs.get(job.flow_run_id)
+        if fr is None or fr.state is None:
+            continue
+        if fr.state.is_final():
+            await run_in_threadpool(record_final, job, fr, dispatch.public_status(fr), base_url)
+        elif job.cancel_requested_at is not None and fr.state.type not in (StateType.PENDING,
+                                                                          StateType.CANCELLING):
+            try:
+                await dispatch.cancel(fr)
+            except Exception as exc:
+                log.warning("deferred cancel of %s failed: %r", job.id, exc)
+    await run_in_threadpool(webhooks.deliver_due, settings)
+
+
+async def run_forever(settings: Settings, base_url: str) -> None:
+    """The loop started with the app; errors are logged and the loop goes on."""
+    while True:
+        try:
+            await watch_once(settings, base_url)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("watcher pass failed")
+        await asyncio.sleep(settings.watcher_interval_seconds)

@@ -1,0 +1,28 @@
+"""Rough run-time estimates (seconds) for a generation, from its size and parameters."""
+
+from __future__ import annotations
+
+import math
+
+# measured on 2 CPU cores (see BENCHMARKS.md and ../shared/notes): fixed cost of a run on the pool
+# (scheduling, process start, imports, report) and per-unit training costs
+RUN_OVERHEAD_S = 12.0
+COPULA_S_PER_CELL = 2e-5
+NEURAL_S_PER_STEP = 0.12
+NEURAL_PREPROCESS_S_PER_CELL = 1e-4
+
+
+def estimate_seconds(model_key: str, params: dict, rows: int | None, columns: int | None,
+                     num_rows: int | None) -> int:
+    """A rough estimate of a generation's wall time on the embedded CPU worker."""
+    rows = rows or num_rows or 10_000
+    columns = columns or 10
+    cells = rows * columns
+    if model_key == "sdv:gaussian_copula":
+        train = 3.0 + COPULA_S_PER_CELL * cells
+    else:
+        steps_per_epoch = max(1, math.ceil(rows / max(1, int(params.get("batch_size", 500)))))
+        train = (NEURAL_PREPROCESS_S_PER_CELL * cells
+                 + int(params.get("epochs", 300)) * steps_per_epoch * NEURAL_S_PER_STEP)
+    sample = 1e-5 * (num_rows or rows) * columns
+    return int(math.ceil(RUN_OVERHEAD_S + train + sample))

@@ -1,0 +1,82 @@
+"""Shared test support, imported once as `tests.support`: the test environment, keys, ports, ApiServer.
+
+The environment is set on import, before anything imports Prefect, so that this process, the Prefect
+server, the worker and the flow runs all share one temporary INFERLOOP_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A free loopback port, never one handed out before in this session (servers start later)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
+TEST_HOME = Path(tempfile.mkdtemp(prefix="inferloop-test-"))
+API_KEY = "test-key-1"
+OTHER_KEY = "test-key-2"
+os.environ.update({
+    "INFERLOOP_HOME": str(TEST_HOME),
+    "INFERLOOP_PREFECT_PORT": str(free_port()),
+    "INFERLOOP_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+    "INFERLOOP_WORK_POOL": "test-gpu",
+    "INFERLOOP_MAX_UPLOAD_MB": "5",
+    "INFERLOOP_MAX_ROWS": "100000",
+})
+# S3 is a moto server on loopback (started first by a session fixture); every process of the platform
+# (worker and flow runs included) finds it through AWS_ENDPOINT_URL
+MOTO_PORT = free_port()
+os.environ.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{MOTO_PORT}"})
+os.environ.pop("AWS_PROFILE", None)
+for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
+    os.environ.pop(var, None)
+
+from inferloop.embedded import apply_env  # noqa: E402
+from inferloop.settings import get_settings  # noqa: E402
+
+get_settings.cache_clear()
+apply_env(get_settings())
+
+
+class ApiServer:
+    """uvicorn serving an app in a background thread on a free port (real HTTP)."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        end = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > end or not self.thread.is_alive():
+                raise RuntimeError("API server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(15)
