@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -62,6 +63,9 @@ class EmbeddedPlatform:
         self.settings = settings
         self.log_dir = log_dir or settings.home / "logs"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.restarts: dict[str, int] = {}
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # -- helpers ---------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -123,11 +127,23 @@ class EmbeddedPlatform:
                                   "--pool", self.settings.work_pool, "--type", "process",
                                   "--name", name, "--limit", str(self.settings.worker_limit)])
 
-    def start(self) -> None:
+    def start(self, supervise: bool = True) -> None:
         self.start_server()
         self.ensure_work_pool()
         self.deploy()
         self.start_worker()
+        if supervise:
+            self._supervisor = threading.Thread(target=self._supervise, name="platform-supervisor", daemon=True)
+            self._supervisor.start()
+
+    def _supervise(self, every: float = 1.0) -> None:
+        """Restart a worker that died (its runs are reported Crashed by Prefect; new runs need a worker)."""
+        while not self._stopping.wait(every):
+            for name, proc in list(self.procs.items()):
+                if name.startswith("worker") and proc.poll() is not None and not self._stopping.is_set():
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    print(f"inferloop: {name} exited ({proc.returncode}); restarting it", file=sys.stderr)
+                    self.start_worker(name)
 
     def stop_process(self, name: str, timeout: float = 15.0) -> None:
         proc = self.procs.pop(name, None)
@@ -145,6 +161,9 @@ class EmbeddedPlatform:
 
     def stop(self) -> None:
         """Stop workers first (their runs end), then the server."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(5)
         for name in [n for n in self.procs if n != "prefect-server"]:
             self.stop_process(name)
         self.stop_process("prefect-server")

@@ -60,7 +60,7 @@ def test_async_generation_from_s3(api, s3_bucket):
 
 def test_progress_is_reported_per_epoch(api):
     up = upload(api, 100)
-    r = submit(api, up["data_url"], num_rows=20, parameters={"sdv_model": "tvae", "epochs": 400, "batch_size": 50})
+    r = submit(api, up["data_url"], num_rows=20, parameters={"sdv_model": "tvae", "epochs": 200, "batch_size": 50})
     job_id = r.json()["job_id"]
     seen = set()
     end = time.monotonic() + 300
@@ -205,3 +205,25 @@ def test_bad_async_bodies(api_no_prefect, s3_bucket, body, field):
 def test_data_url_required(api_no_prefect):
     r = httpx.post(f"{api_no_prefect}/api/tabular/generate/async", json={}, headers=H)
     error_of(r, 400, "INVALID_REQUEST", "data_url")
+
+
+def test_worker_killed_mid_training(api, prefect_platform):
+    """SIGKILL of the worker itself: the job fails within seconds with a clear message, nothing is
+    downloadable, the platform restarts the worker and the next job completes."""
+    up = upload(api, 200)
+    job_id = submit(api, up["data_url"], parameters=SLOW).json()["job_id"]
+    wait_for_progress(api, job_id, 11)
+    worker = prefect_platform.procs["worker-1"]
+    restarts = prefect_platform.restarts.get("worker-1", 0)
+    killed_at = time.monotonic()
+    os.kill(worker.pid, signal.SIGKILL)
+    done = wait_for(api, job_id, {"failed", "completed", "cancelled"}, timeout=60, every=0.2)
+    assert done["status"] == "failed" and time.monotonic() - killed_at < 20, done
+    assert done["error"]["message"], done
+    assert download(api, job_id).status_code == 409
+    end = time.monotonic() + 30
+    while prefect_platform.restarts.get("worker-1", 0) == restarts:
+        assert time.monotonic() < end, "the worker was not restarted"
+        time.sleep(0.2)
+    after = submit(api, up["data_url"], num_rows=10).json()["job_id"]
+    assert wait_for(api, after, {"completed", "failed"})["status"] == "completed"
