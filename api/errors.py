@@ -30,7 +30,7 @@ def envelope(request: Request, err: InferloopError, headers: dict | None = None)
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InferloopError)
     async def _domain(request: Request, exc: InferloopError):
-        return envelope(request, exc)
+        return envelope(request, exc, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -11,8 +11,9 @@ from fastapi import APIRouter, FastAPI, Request
 
 from api.errors import install_error_handlers
 from api import watcher
-from api.routers import download, generate, health, jobs, uploads, webhooks
+from api.routers import auth, download, generate, health, jobs, uploads, usage, webhooks
 from inferloop import __version__, db
+from inferloop.ratelimit import rate_headers
 from inferloop.settings import Settings, get_settings
 
 TABULAR_PREFIXES = ("/api/tabular", "/api/tabular/v1")
@@ -25,6 +26,8 @@ def tabular_router() -> APIRouter:
     r.include_router(uploads.router)
     r.include_router(download.router)
     r.include_router(webhooks.router)
+    r.include_router(usage.router)
+    r.include_router(auth.router)
     return r
 
 
@@ -53,6 +56,10 @@ def create_app(settings: Settings | None = None, *, run_watcher: bool = True) ->
         request.state.request_id = rid
         response = await call_next(request)
         response.headers["X-Request-ID"] = rid
+        rate = getattr(request.state, "rate", None)
+        if rate is not None:
+            for name, value in rate_headers(rate).items():
+                response.headers.setdefault(name, value)
         return response
 
     install_error_handlers(app)

@@ -54,9 +54,12 @@ def unfinished_jobs(limit: int = 500) -> list[db.Job]:
 def record_final(job: db.Job, fr: FlowRun, status: str, base_url: str) -> None:
     """Mark the job final and queue its deliveries in one transaction (so each happens once)."""
     data = event_data(job, fr, status, base_url)
+    usage = {"rows_generated": data.get("rows_generated") if status == "completed" else 0,
+             "compute_seconds": fr.total_run_time.total_seconds() if fr.total_run_time else 0.0,
+             "finished_at": fr.end_time or db.utcnow()}
     with db.session_scope() as s:
         claimed = s.execute(update(db.Job).where(db.Job.id == job.id, db.Job.notified_at.is_(None))
-                            .values(final_status=status, notified_at=db.utcnow()))
+                            .values(final_status=status, notified_at=db.utcnow(), **usage))
         if claimed.rowcount != 1:  # another watcher got there first
             return
         webhooks.enqueue(s, owner=job.owner, job_id=job.id, event=event_for(job.kind, status), data=data,

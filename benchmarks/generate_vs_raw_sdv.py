@@ -183,8 +183,8 @@ def raw_once(csv: Path, out: Path, model: str, params: dict[str, Any], rows: int
     return times
 
 
-def flow_breakdown(job_id: str, run: dict[str, Any]) -> dict[str, float]:
-    """Split one API time by the flow run's Prefect states and its manifest's timings."""
+def flow_breakdown(job_id: str, run: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    """The model the flow ran, and one API time split by the run's Prefect states and manifest timings."""
     from prefect import get_client
 
     from inferloop import db, storage
@@ -209,7 +209,7 @@ def flow_breakdown(job_id: str, run: dict[str, Any]) -> dict[str, float]:
         "API: notice completion + respond": run["started_at"] + run["response"] - at["COMPLETED"],
         "download csv": run["download"],
     }
-    return parts
+    return manifest["model_key"], parts
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -315,11 +315,14 @@ def main() -> None:
                       f"raw {raw_runs[-1]['total']:.2f} s", flush=True)
         for run in api_runs:
             try:
-                breakdowns.append(flow_breakdown(run["job_id"], run))
+                ran, parts = flow_breakdown(run["job_id"], run)
             except Exception as exc:  # noqa: BLE001 (optional: --api may use another data folder)
                 print(f"no breakdown for {run['job_id']}: {type(exc).__name__}: {exc}")
                 breakdowns = []
                 break
+            if ran != f"sdv:{args.model}":
+                raise RuntimeError(f"the flow ran {ran}, not sdv:{args.model}")
+            breakdowns.append(parts)
         print()
         print(report(meta, api_runs, raw_runs, breakdowns, import_time))
         ok = True

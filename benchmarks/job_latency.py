@@ -16,6 +16,8 @@ also read from each run's Prefect state history (`read_flow_run_states`). Ctrl-C
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import shutil
 import statistics
 import subprocess
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-POLL = 0.05
+POLL = 0.05  # seconds between status polls (--poll)
 TIMEOUT = 300.0
 SETTLE = 2.0  # seconds between runs: the previous flow process exits and frees the worker's slot
 
@@ -45,7 +47,7 @@ def state_times(client: Any, flow_run_id: Any, t_submit: float) -> dict[str, flo
     return at
 
 
-def platform_once(http: Any, prefect: Any, data_url: str) -> dict[str, Any]:
+def platform_once(http: Any, prefect: Any, data_url: str, poll: float = POLL) -> dict[str, Any]:
     """One async generation job: observed running/completed times, state times and the flow's own timings."""
     from inferloop import storage
 
@@ -56,36 +58,42 @@ def platform_once(http: Any, prefect: Any, data_url: str) -> dict[str, Any]:
     r.raise_for_status()
     job_id = r.json()["job_id"]
     obs: dict[str, float] = {"accepted": time.perf_counter() - t0}
+    polls: list[float] = []
     while "completed" not in obs:
+        t = time.perf_counter()
         job = http.get(f"/api/tabular/jobs/{job_id}", params={"log_limit": 1}).raise_for_status().json()
         elapsed = time.perf_counter() - t0
+        polls.append(time.perf_counter() - t)
         if job["status"] in ("failed", "cancelled") or elapsed > TIMEOUT:
             raise RuntimeError(f"job {job_id}: {job['status']} after {elapsed:.1f} s: {job.get('error')}")
         if job["status"] in ("running", "completed"):
             obs.setdefault(job["status"], elapsed)
-        time.sleep(POLL)
+        time.sleep(poll)
     run_id = job["prefect_flow_run_id"]
     manifest = storage.read_json(f"{storage.run_dir(run_id)}/manifest.json")
-    return {**obs, "states": state_times(prefect, run_id, t_wall),
+    return {**obs, "poll": statistics.mean(polls), "states": state_times(prefect, run_id, t_wall),
             "flow": {**manifest["timings"], "body": manifest["generation_time"]}}
 
 
-def bare_once(prefect: Any, deployment_id: Any) -> dict[str, Any]:
+def bare_once(prefect: Any, deployment_id: Any, poll: float = POLL) -> dict[str, Any]:
     """One run of the trivial deployment: observed Running/Completed times and state times."""
     t_wall, t0 = time.time(), time.perf_counter()
     fr = prefect.create_flow_run_from_deployment(deployment_id, tags=["benchmark"])
     obs: dict[str, float] = {"accepted": time.perf_counter() - t0}
+    polls: list[float] = []
     while "completed" not in obs:
+        t = time.perf_counter()
         state = prefect.read_flow_run(fr.id).state
         elapsed = time.perf_counter() - t0
+        polls.append(time.perf_counter() - t)
         if (state.is_final() and not state.is_completed()) or elapsed > TIMEOUT:
             raise RuntimeError(f"flow run {fr.id}: {state.type.value} after {elapsed:.1f} s: {state.message}")
         if state.is_running():
             obs.setdefault("running", elapsed)
         if state.is_completed():
             obs.setdefault("completed", elapsed)
-        time.sleep(POLL)
-    return {**obs, "states": state_times(prefect, fr.id, t_wall)}
+        time.sleep(poll)
+    return {**obs, "poll": statistics.mean(polls), "states": state_times(prefect, fr.id, t_wall)}
 
 
 def deploy_trivial(settings: Any, prefect: Any) -> tuple[Any, str]:
@@ -93,9 +101,10 @@ def deploy_trivial(settings: Any, prefect: Any) -> tuple[Any, str]:
     from prefect import flow
 
     command = prefect.read_deployment_by_name(settings.deployment_name("generate")).job_variables["command"]
-    deployment_id = flow.from_source(source=str(BENCH_DIR), entrypoint="trivial_flow.py:trivial").deploy(
-        name="trivial-baseline", work_pool_name=settings.work_pool, job_variables={"command": command},
-        build=False, push=False, print_next_steps=False)
+    with contextlib.redirect_stdout(io.StringIO()):  # deploy() prints a table of deployments
+        deployment_id = flow.from_source(source=str(BENCH_DIR), entrypoint="trivial_flow.py:trivial").deploy(
+            name="trivial-baseline", work_pool_name=settings.work_pool, job_variables={"command": command},
+            build=False, push=False, print_next_steps=False, ignore_warnings=True)
     return deployment_id, command
 
 
@@ -132,7 +141,7 @@ def since(runs: list[dict[str, Any]], start: str | None, end: str) -> list[float
     return out
 
 
-def report(plat: list[dict[str, Any]], bare: list[dict[str, Any]], imports: dict[str, float]) -> str:
+def report(plat: list[dict[str, Any]], bare: list[dict[str, Any]], imports: dict[str, float], poll: float) -> str:
     """Markdown tables: both paths side by side, the state breakdown, and the flow body's own steps."""
     rows = [
         ("submit → `running` observed (50 ms poll)", [r.get("running") for r in plat],
@@ -150,9 +159,11 @@ def report(plat: list[dict[str, Any]], bare: list[dict[str, Any]], imports: dict
          since(bare, "RUNNING", "COMPLETED")),
         ("· Completed → `completed` observed", [r["completed"] - r["states"]["COMPLETED"] for r in plat],
          [r["completed"] - r["states"]["COMPLETED"] for r in bare]),
+        ("one status poll: request round trip (mean)", [r["poll"] for r in plat], [r["poll"] for r in bare]),
     ]
     w = max(len(r[0]) for r in rows)
-    out = [f"| {'median (min–max) of ' + str(len(plat)) + ' runs':<{w}} | {'generate job (API)':<24} | "
+    out = [f"{len(plat)} runs of each, interleaved; status polled every {poll * 1000:.0f} ms", "",
+           f"| {'median (min–max)':<{w}} | {'generate job (API)':<24} | "
            f"{'bare flow (same pool)':<24} | {'difference':<10} |",
            f"|{'-' * (w + 2)}|{'-' * 26}|{'-' * 26}|{'-' * 12}|"]
     out += [f"| {label:<{w}} | {span(a):<24} | {span(b):<24} | {diff(a, b):<10} |" for label, a, b in rows]
@@ -168,6 +179,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each path first")
+    ap.add_argument("--poll", type=float, default=POLL, help="seconds between status polls")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="inferloop-latency-"))
@@ -191,9 +203,9 @@ def main() -> None:
                       f"command {command!r}", flush=True)
                 plat, bare = [], []
                 for i in range(args.warmup + args.reps):
-                    p = platform_once(http, prefect, data_url)
+                    p = platform_once(http, prefect, data_url, args.poll)
                     time.sleep(SETTLE)
-                    b = bare_once(prefect, deployment_id)
+                    b = bare_once(prefect, deployment_id, args.poll)
                     time.sleep(SETTLE)
                     tag = "warm-up" if i < args.warmup else f"{i - args.warmup + 1}/{args.reps}"
                     print(f"{tag}: job running {p.get('running', float('nan')):.2f} s, completed "
@@ -202,9 +214,9 @@ def main() -> None:
                     if i >= args.warmup:
                         plat.append(p)
                         bare.append(b)
-        imports = {m: import_seconds(m) for m in ("prefect", "flows.generate", "sdv.single_table")}
+        imports = {m: import_seconds(m) for m in ("prefect", "flows.generate", "torch", "sdv.single_table")}
         print()
-        print(report(plat, bare, imports))
+        print(report(plat, bare, imports, args.poll))
         ok = True
     except KeyboardInterrupt:
         print("interrupted; platform stopped", file=sys.stderr)

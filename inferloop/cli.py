@@ -60,6 +60,136 @@ def serve(port: Annotated[int, typer.Option(help="API port")] = 8000,
         platform.stop()
 
 
+keys_app = typer.Typer(help="API keys (run on the server: works on its metadata store)", no_args_is_help=True)
+config_app = typer.Typer(help="Client settings: api.key, api.url", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
+
+
+def _emit(data, as_json: bool, text: str) -> None:
+    import json
+
+    typer.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+def _store():
+    from inferloop import db
+    from inferloop.settings import get_settings
+
+    db.migrate(get_settings().database)
+    return db.session_scope()
+
+
+@keys_app.command("create")
+def keys_create(account: Annotated[str, typer.Option(help="account name (created if new)")],
+                tier: Annotated[str, typer.Option(help="starter, professional, business, enterprise")] = "starter",
+                admin: Annotated[bool, typer.Option(help="the account may manage keys")] = False,
+                name: Annotated[str, typer.Option(help="a label for the key")] = "",
+                json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Create an API key; the key is printed once and stored only as a hash."""
+    from inferloop import auth
+    from inferloop.errors import InferloopError
+
+    try:
+        with _store() as s:
+            acct = auth.account_by_name(s, account) or auth.create_account(s, account, tier, admin)
+            row, plaintext = auth.create_key(s, acct.id, name)
+            view = {**auth.key_view(row, acct), "api_key": plaintext}
+    except InferloopError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2)
+    _emit(view, json_out, f"{plaintext}\n(key {view['key_id']} of account '{account}', tier {view['tier']}; "
+                          "store it now: it is not shown again)")
+
+
+@keys_app.command("list")
+def keys_list(account: Annotated[str | None, typer.Option(help="only this account")] = None,
+              json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List keys (prefix, account, tier, state); never the keys themselves."""
+    from inferloop import auth
+
+    with _store() as s:
+        acct = auth.account_by_name(s, account) if account else None
+        if account and acct is None:
+            typer.echo(f"error: account '{account}' not found", err=True)
+            raise typer.Exit(2)
+        views = [auth.key_view(k, a) for k, a in auth.list_keys(s, acct.id if acct else None)]
+    lines = [f"{v['key_id']}  {v['prefix']}…  {v['account']:<20} {v['tier']:<12} "
+             f"{'active' if v['active'] else 'revoked'}" for v in views]
+    _emit(views, json_out, "\n".join(lines) or "no keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Revoke a key: requests with it get 401 from then on."""
+    from inferloop import auth, db
+    from inferloop.errors import InferloopError
+
+    try:
+        with _store() as s:
+            row = auth.revoke_key(s, key_id)
+            view = auth.key_view(row, s.get(db.Account, row.account_id))
+    except InferloopError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2)
+    _emit(view, json_out, f"revoked {key_id}")
+
+
+@config_app.command("set")
+def config_set(key: str, value: str) -> None:
+    """Store a client setting (api.key, api.url) in the config file."""
+    from inferloop import client_config
+
+    try:
+        path = client_config.set_value(key, value)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{key} saved in {path}")
+
+
+@config_app.command("get")
+def config_get(key: str) -> None:
+    """Print a client setting's effective value (environment overrides the file)."""
+    from inferloop import client_config
+
+    try:
+        value = client_config.get_value(key)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    if value is None:
+        raise typer.Exit(1)
+    typer.echo(value)
+
+
+@app.command()
+def usage(period: Annotated[str, typer.Option(help="24h, 7d or 30d")] = "7d",
+          timezone: Annotated[str, typer.Option(help="IANA timezone for days")] = "UTC",
+          api_key: Annotated[str | None, typer.Option(help="default: INFERLOOP_API_KEY or config")] = None,
+          url: Annotated[str | None, typer.Option(help="default: INFERLOOP_API_URL or config")] = None,
+          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Your usage and remaining limits, from the API."""
+    import httpx
+
+    from inferloop import client_config
+
+    key = client_config.api_key(api_key)
+    if not key:
+        typer.echo("error: no API key (use --api-key, INFERLOOP_API_KEY or `config set api.key`)", err=True)
+        raise typer.Exit(2)
+    r = httpx.get(f"{client_config.api_url(url)}/api/tabular/usage", params={"period": period, "timezone": timezone},
+                  headers={"X-API-Key": key}, timeout=60)
+    if r.status_code != 200:
+        err = r.json().get("error", {}) if r.headers.get("content-type", "").startswith("application/json") else {}
+        typer.echo(f"error: {err.get('code', r.status_code)}: {err.get('message', r.text)}", err=True)
+        raise typer.Exit(1)
+    body = r.json()
+    u = body["usage"]
+    _emit(body, json_out, f"{body['period']}: {u['total_generations']} generations, "
+                          f"{u['total_rows_generated']} rows, {u['total_compute_hours']} compute hours")
+
+
 def main() -> None:
     app()
 

@@ -27,7 +27,8 @@ class InferloopError(Exception):
     """
 
     def __init__(self, code: str, message: str, field: str | None = None, *,
-                 status: int | None = None, terminal: bool = True, extra: dict | None = None):
+                 status: int | None = None, terminal: bool = True, extra: dict | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -35,9 +36,11 @@ class InferloopError(Exception):
         self.status = status or STATUS_BY_CODE.get(code, 400)
         self.terminal = terminal
         self.extra = extra or {}
+        self.headers = headers  # HTTP response headers (e.g. X-RateLimit-* on 429)
 
     def __reduce__(self):  # picklable across processes (Prefect persists failed states)
-        return (_rebuild, (self.code, self.message, self.field, self.status, self.terminal, self.extra))
+        return (_rebuild, (self.code, self.message, self.field, self.status, self.terminal, self.extra,
+                           self.headers))
 
     def to_dict(self) -> dict:
         out = {"code": self.code, "message": self.message}
@@ -57,8 +60,8 @@ class InferloopError(Exception):
         return f"{self.code}: {self.message}{where}"
 
 
-def _rebuild(code, message, field, status, terminal, extra) -> InferloopError:
-    return InferloopError(code, message, field, status=status, terminal=terminal, extra=extra)
+def _rebuild(code, message, field, status, terminal, extra, headers=None) -> InferloopError:
+    return InferloopError(code, message, field, status=status, terminal=terminal, extra=extra, headers=headers)
 
 
 def invalid_request(message: str, field: str | None = None) -> InferloopError:

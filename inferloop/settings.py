@@ -20,6 +20,15 @@ class Settings(BaseSettings):
 
     api_keys: str = Field(default="", description="comma-separated keys accepted by the API (bootstrap)")
     auth_disabled: bool = Field(default=False, description="demo mode: no API key needed")
+    bootstrap_tier: str = Field(default="enterprise", description="tier of the INFERLOOP_API_KEYS keys (admins)")
+    # JWT (Authorization: Bearer <token>): HS256 with jwt_secret, or RS256/ES256 with a key pair (PEM)
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = ""
+    jwt_private_key: str = Field(default="", description="PEM text or a path to it (signing, RS256/ES256)")
+    jwt_public_key: str = Field(default="", description="PEM text or a path to it (verifying, RS256/ES256)")
+    jwt_ttl_seconds: int = 3600
+    jwt_issuer: str = "inferloop"
+    jwt_audience: str = "inferloop-api"
 
     # Prefect
     prefect_port: int = 4200
@@ -33,6 +42,7 @@ class Settings(BaseSettings):
     sync_timeout_seconds: float = 900.0
     allowed_roots: str = Field(default="", description="comma-separated local folders data paths may come from")
     quality_sample_rows: int = 20_000
+    rate_limit_storage: str = Field(default="", description="limits storage URI (redis://...); empty: the DB")
 
     # webhooks and job callbacks
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private hosts")

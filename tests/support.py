@@ -36,7 +36,8 @@ os.environ.update({
     "INFERLOOP_API_KEYS": f"{API_KEY},{OTHER_KEY}",
     "INFERLOOP_WORK_POOL": "test-gpu",
     "INFERLOOP_MAX_UPLOAD_MB": "5",
-    "INFERLOOP_MAX_ROWS": "100000",
+    "INFERLOOP_MAX_ROWS": "1000000",
+    "INFERLOOP_JWT_SECRET": "test-jwt-secret-that-is-long-enough-for-hs256",
 })
 # S3 is a moto server on loopback (started first by a session fixture); every process of the platform
 # (worker and flow runs included) finds it through AWS_ENDPOINT_URL

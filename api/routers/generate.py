@@ -10,12 +10,13 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
-from api.deps import CurrentOwner, SettingsDep
+from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.errors import InferloopError
 from inferloop.export_stream import FORMATS
+from inferloop.ratelimit import check_generation
 from inferloop.tables import validate_upload
 from tasks.synthesizers import resolve
 
@@ -62,7 +63,7 @@ async def read_config(config: UploadFile | None) -> dict:
 @router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result)")
 async def generate(
     request: Request,
-    owner: CurrentOwner,
+    principal: CurrentPrincipal,
     settings: SettingsDep,
     file: Annotated[UploadFile | None, File(description="Input data file (CSV, Parquet, JSON)")] = None,
     algorithm: Annotated[str, Form()] = "sdv",
@@ -103,13 +104,15 @@ async def generate(
     job_dir = storage.run_dir(job_id)
     try:
         uri, fmt = await store_upload(file, job_dir, "file", settings.max_upload_mb)
-        await run_in_threadpool(validate_upload, uri, fmt)
+        info = await run_in_threadpool(validate_upload, uri, fmt)
+        await run_in_threadpool(check_generation, principal, settings, rows or info["rows"])
     except Exception:
         await run_in_threadpool(storage.remove, job_dir)
         raise
 
     # 3. a flow run of the `generate` deployment, waited for up to the sync time limit
-    fr = await start_generation(job_id, owner, uri, fmt, algorithm, rows, seed_v, clean, format, sync=True)
+    fr = await start_generation(job_id, principal.owner, uri, fmt, algorithm, rows, seed_v, clean, format,
+                                sync=True)
     fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
     status = dispatch.public_status(fr)
     if status == "completed":

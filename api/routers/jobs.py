@@ -14,13 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
 from api.data_urls import resolve_data_url
-from api.deps import CurrentOwner, SettingsDep
+from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error, get_job, read_manifest
 from api.routers.generate import start_generation
 from inferloop import db
 from inferloop.errors import InferloopError
 from inferloop.estimates import estimate_seconds
 from inferloop.export_stream import FORMATS
+from inferloop.ratelimit import check_generation
 from inferloop.webhooks import check_webhook_url
 from tasks.synthesizers import resolve
 
@@ -42,7 +43,8 @@ class AsyncGenerateRequest(BaseModel):
 
 
 @router.post("/generate/async", status_code=202, summary="Start a generation job and return at once")
-async def generate_async(body: AsyncGenerateRequest, owner: CurrentOwner, settings: SettingsDep):
+async def generate_async(body: AsyncGenerateRequest, principal: CurrentPrincipal, settings: SettingsDep):
+    owner = principal.owner
     if body.num_rows is not None and not 1 <= body.num_rows <= settings.max_rows:
         raise InferloopError("INVALID_REQUEST", f"num_rows must be between 1 and {settings.max_rows}", "num_rows")
     if body.seed is not None and not 0 <= body.seed < 2**32:
@@ -53,6 +55,7 @@ async def generate_async(body: AsyncGenerateRequest, owner: CurrentOwner, settin
         check_webhook_url(body.callback_url, settings, "callback_url")
     model_key, params = resolve(body.algorithm, dict(body.parameters))
     uri, fmt, known = await run_in_threadpool(resolve_data_url, body.data_url, owner, settings)
+    await run_in_threadpool(check_generation, principal, settings, body.num_rows or known.get("rows") or 0)
     job_id = db.new_id("job")
     estimate = estimate_seconds(model_key, params, known.get("rows"), known.get("columns"), body.num_rows)
     await start_generation(job_id, owner, uri, fmt, body.algorithm, body.num_rows, body.seed, params,
