@@ -143,11 +143,12 @@ def since(runs: list[dict[str, Any]], start: str | None, end: str) -> list[float
 
 def report(plat: list[dict[str, Any]], bare: list[dict[str, Any]], imports: dict[str, float], poll: float) -> str:
     """Markdown tables: both paths side by side, the state breakdown, and the flow body's own steps."""
+    ms = f"{poll * 1000:.0f} ms poll"
     rows = [
-        ("submit → `running` observed (50 ms poll)", [r.get("running") for r in plat],
+        (f"submit → `running` observed ({ms})", [r.get("running") for r in plat],
          [r.get("running") for r in bare]),
         ("submit → Running (Prefect state time)", since(plat, None, "RUNNING"), since(bare, None, "RUNNING")),
-        ("submit → `completed` observed (50 ms poll)", [r["completed"] for r in plat], [r["completed"] for r in bare]),
+        (f"submit → `completed` observed ({ms})", [r["completed"] for r in plat], [r["completed"] for r in bare]),
         ("submit → Completed (Prefect state time)", since(plat, None, "COMPLETED"),
          since(bare, None, "COMPLETED")),
         ("· submit → run created (Scheduled)", since(plat, None, "SCHEDULED"), since(bare, None, "SCHEDULED")),

@@ -34,10 +34,11 @@ def status(api: str, job_id: str, headers: dict | None = None) -> dict:
     return r.json()
 
 
-def wait_for(api: str, job_id: str, statuses: set[str], timeout: float = 300, every: float = 0.5) -> dict:
+def wait_for(api: str, job_id: str, statuses: set[str], timeout: float = 300, every: float = 0.5,
+             headers: dict | None = None) -> dict:
     end = time.monotonic() + timeout
     while True:
-        body = status(api, job_id)
+        body = status(api, job_id, headers)
         if body["status"] in statuses:
             return body
         assert time.monotonic() < end, f"job {job_id} still {body['status']} ({body['prefect_state']})"

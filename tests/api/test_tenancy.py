@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from tests.api.jobs_helpers import SLOW, wait_for, wait_for_progress
+from tests.api.jobs_helpers import SLOW, wait_for
 from tests.api.test_auth import error_of, new_key
 from tests.tabular_data import customers
 
@@ -47,7 +47,7 @@ def test_no_cross_owner_access_on_any_resource(api):
     assert httpx.get(f"{api}/api/tabular/webhooks", headers=B).json()["webhooks"] == []
     usage_b = httpx.get(f"{api}/api/tabular/usage", params={"period": "24h"}, headers=B).json()
     assert usage_b["usage"]["total_generations"] == 0
-    wait_for(api, job["job_id"], {"completed", "failed"})
+    wait_for(api, job["job_id"], {"completed", "failed"}, headers=A)
 
 
 def test_concurrent_jobs_limit_for_starter(api):
@@ -61,11 +61,7 @@ def test_concurrent_jobs_limit_for_starter(api):
     err = error_of(second, 429, "RATE_LIMITED")
     assert "concurrent" in err["message"].lower()
     httpx.post(f"{api}/api/tabular/jobs/{first}/cancel", headers=me)
-    body = httpx.get(f"{api}/api/tabular/jobs/{first}", headers=me).json()
-    end = time.monotonic() + 60
-    while body["status"] not in ("cancelled", "failed", "completed") and time.monotonic() < end:
-        time.sleep(0.5)
-        body = httpx.get(f"{api}/api/tabular/jobs/{first}", headers=me).json()
+    body = wait_for(api, first, {"cancelled", "failed", "completed"}, timeout=90, headers=me)
     assert body["status"] == "cancelled"
 
 

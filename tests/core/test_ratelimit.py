@@ -180,6 +180,12 @@ def test_sql_incr_is_atomic_across_threads(cfg):
     assert storage.get(key) == 200
 
 
+def test_sql_decr_gives_back_never_below_zero(cfg):
+    storage = SQLStorage(database_url=cfg.database)
+    assert storage.incr("d", 60, amount=5) == 5
+    assert storage.decr("d", 2) == 3 and storage.decr("d", 10) == 0 and storage.get("d") == 0
+
+
 @pytest.fixture(params=["sql", pytest.param("redis", marks=needs_redis)])
 def any_storage(request, cfg):
     """Our SQL storage, then the machine's Redis through the same `limits` interface."""
