@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-import traceback
 
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.outputs import current_run_dir, record_error, write_result
 from flows.progress import Progress
-from inferloop import storage
 from inferloop.errors import InferloopError
 from inferloop.settings import get_settings
 from tasks.export import export_rows
@@ -21,11 +20,6 @@ from tasks.train import train_model
 from tasks.validate import validate_quality
 
 
-def current_run_dir() -> str:
-    """The storage folder of this flow run: runs/<flow_run_id>."""
-    return storage.run_dir(flow_run.id or f"local-{int(time.time() * 1000)}")
-
-
 @flow(name="generate", persist_result=True, log_prints=True)
 def generate(data: str, algorithm: str = "sdv", num_rows: int | None = None, seed: int | None = None,
              parameters: dict | None = None, data_format: str | None = None) -> dict:
@@ -34,7 +28,7 @@ def generate(data: str, algorithm: str = "sdv", num_rows: int | None = None, see
     try:
         return _generate(out, data, algorithm, num_rows, seed, parameters or {}, data_format)
     except Exception as exc:
-        _record_error(out, exc)
+        record_error(out, exc)
         raise
 
 
@@ -98,16 +92,6 @@ def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: i
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     # the manifest is written last: its presence is what marks the output complete
-    storage.write_json(f"{out}/manifest.json", manifest)
+    write_result(out, manifest, "manifest.json")
     progress.set(100, "done", force=True)
     return manifest
-
-
-def _record_error(out: str, exc: Exception) -> None:
-    """Write error.json so the API can answer with the documented code; never mask the original error."""
-    err = exc if isinstance(exc, InferloopError) else InferloopError(
-        "GENERATION_FAILED", f"{type(exc).__name__}: {exc}", status=500)
-    try:
-        storage.write_json(f"{out}/error.json", {**err.to_dict(), "status": err.status})
-    except Exception:
-        traceback.print_exc()

@@ -89,7 +89,12 @@ async def job_status(job_id: str, request: Request, owner: CurrentOwner, log_lim
         "cancel_requested": job.cancel_requested_at is not None,
         "logs": await dispatch.logs(fr.id, limit=max(1, min(log_limit, 1000))),
     }
-    if status == "completed":
+    if status == "completed" and job.kind != "generate":
+        from api.sync_jobs import result_uri
+        from inferloop import storage
+
+        body["result"] = await run_in_threadpool(storage.read_json, result_uri(job.flow_run_id))
+    elif status == "completed":
         result = await run_in_threadpool(completed_generation, request, job.id, job.flow_run_id, job.algorithm,
                                          job.options.get("format", "csv"))
         body["result"] = {"rows": result["metadata"]["generated_rows"], **result["metadata"],
