@@ -12,6 +12,9 @@ from fastapi import APIRouter, FastAPI, Request
 from api.errors import install_error_handlers
 from api import watcher
 from api.routers import auth, download, generate, health, jobs, uploads, usage, webhooks
+from api.routers import profile
+from api.routers import privacy
+from api.routers import validate
 from inferloop import __version__, db
 from inferloop.ratelimit import rate_headers
 from inferloop.settings import Settings, get_settings
@@ -28,6 +31,9 @@ def tabular_router() -> APIRouter:
     r.include_router(webhooks.router)
     r.include_router(usage.router)
     r.include_router(auth.router)
+    r.include_router(profile.router)
+    r.include_router(privacy.router)
+    r.include_router(validate.router)
     return r
 
 

@@ -23,12 +23,13 @@ log = logging.getLogger("inferloop.watcher")
 EVENT_BY_STATUS = {("generate", "completed"): "generation.completed", ("train", "completed"): "model.trained"}
 
 
-def event_for(kind: str, status: str) -> str:
+def event_for(kind: str, status: str) -> str | None:
+    """The webhook event of a job's final state; None when there is none (a completed profile, ...)."""
     if status == "failed":
         return "job.failed"
     if status == "cancelled":
         return "job.cancelled"
-    return EVENT_BY_STATUS.get((kind, status), "generation.completed")
+    return EVENT_BY_STATUS.get((kind, status))
 
 
 def event_data(job: db.Job, fr: FlowRun, status: str, base_url: str) -> dict:
@@ -60,9 +61,10 @@ def record_final(job: db.Job, fr: FlowRun, status: str, base_url: str) -> None:
     with db.session_scope() as s:
         claimed = s.execute(update(db.Job).where(db.Job.id == job.id, db.Job.notified_at.is_(None))
                             .values(final_status=status, notified_at=db.utcnow(), **usage))
-        if claimed.rowcount != 1:  # another watcher got there first
+        event = event_for(job.kind, status)
+        if claimed.rowcount != 1 or event is None:  # another watcher got there first, or nothing to send
             return
-        webhooks.enqueue(s, owner=job.owner, job_id=job.id, event=event_for(job.kind, status), data=data,
+        webhooks.enqueue(s, owner=job.owner, job_id=job.id, event=event, data=data,
                          callback_url=job.callback_url, callback_secret=job.callback_secret)
 
 

@@ -14,6 +14,7 @@ from inferloop.settings import get_settings
 from tasks.export import export_rows
 from tasks.load import load_table
 from tasks.profile import profile_table
+from tasks.quality import summarize_statistics
 from tasks.synthesizers import resolve
 from tasks.sample import sample_rows
 from tasks.train import train_model
@@ -66,6 +67,7 @@ def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: i
 
     t = time.perf_counter()
     quality = validate_quality(real, synthetic, max_rows=settings.quality_sample_rows)
+    statistical = summarize_statistics(real, synthetic, quality["score"])
     timings["validate"] = time.perf_counter() - t
     progress.set(95, f"quality score {quality['score']}", force=True)
 
@@ -87,6 +89,7 @@ def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: i
         "generation_time": round(time.perf_counter() - started, 3),
         "quality_score": quality["score"],
         "quality": quality,
+        "statistical_similarity": statistical,
         "profile": {k: v for k, v in profile.items() if k != "column_profiles"},
         "device": model.device,
         "timings": {k: round(v, 3) for k, v in timings.items()},

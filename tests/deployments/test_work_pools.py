@@ -73,3 +73,12 @@ def test_every_flow_is_deployed_on_the_pool_and_the_example_schedule_is_inactive
     assert {d.work_pool_name for d in deployments} == {settings.work_pool}
     nightly = next(d for d in deployments if d.name == "generate-nightly")
     assert len(nightly.schedules) == 1 and nightly.schedules[0].active is False
+
+
+def test_no_flow_module_shadows_the_standard_library():
+    """Prefect puts an entrypoint's folder on sys.path: flows/profile.py once hid the stdlib `profile`
+    (cProfile, imported during training, then failed)."""
+    import sys
+
+    shadowing = {p.stem for p in (ROOT / "flows").glob("*.py")} & set(sys.stdlib_module_names)
+    assert not shadowing, f"rename these flow modules: {shadowing}"
