@@ -88,6 +88,7 @@ def embedded_platform(settings: Any) -> Iterator[str]:
     from api.main import create_app
     from inferloop.embedded import EmbeddedPlatform
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (`cmd &`)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     platform = EmbeddedPlatform(settings)
     api: ApiThread | None = None

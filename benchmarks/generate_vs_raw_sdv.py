@@ -50,6 +50,7 @@ COLUMNS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_
 DATA_DIR = Path(__file__).resolve().parent / "data"
 API_KEY = "bench-key"
 SEED = 42
+SDV_AS_IS = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "default_distribution")
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -144,7 +145,7 @@ def api_once(client: Any, csv: Path, form: dict[str, str], rows: int) -> dict[st
 
 def sdv_kwargs(model: str, params: dict[str, Any]) -> dict[str, Any]:
     """SDV constructor arguments for the flow's clean params (as in tasks/synthesizers/sdv_models.py)."""
-    kwargs = {k: v for k, v in params.items() if k != "enforce_min_max"}
+    kwargs = {k: v for k, v in params.items() if k in SDV_AS_IS}
     kwargs["enforce_min_max_values"] = params["enforce_min_max"]
     if model != "gaussian_copula":
         kwargs.update(enable_gpu=False, verbose=False)

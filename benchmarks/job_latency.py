@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -119,11 +120,12 @@ def import_seconds(module: str, reps: int = 3) -> float:
 
 
 def span(values: list[float | None]) -> str:
-    """'median (min–max)' of the values that were seen."""
+    """'median (min–max)' of the values that were seen, with n when some were not."""
     seen = [v for v in values if v is not None]
     if not seen:
         return "not seen"
-    return f"{statistics.median(seen):6.2f} s ({min(seen):.2f}–{max(seen):.2f})"
+    note = "" if len(seen) == len(values) else f" n={len(seen)}"
+    return f"{statistics.median(seen):6.2f} s ({min(seen):.2f}–{max(seen):.2f}){note}"
 
 
 def diff(a: list[float | None], b: list[float | None]) -> str:
@@ -164,10 +166,10 @@ def report(plat: list[dict[str, Any]], bare: list[dict[str, Any]], imports: dict
     ]
     w = max(len(r[0]) for r in rows)
     out = [f"{len(plat)} runs of each, interleaved; status polled every {poll * 1000:.0f} ms", "",
-           f"| {'median (min–max)':<{w}} | {'generate job (API)':<24} | "
-           f"{'bare flow (same pool)':<24} | {'difference':<10} |",
-           f"|{'-' * (w + 2)}|{'-' * 26}|{'-' * 26}|{'-' * 12}|"]
-    out += [f"| {label:<{w}} | {span(a):<24} | {span(b):<24} | {diff(a, b):<10} |" for label, a, b in rows]
+           f"| {'median (min–max)':<{w}} | {'generate job (API)':<27} | "
+           f"{'bare flow (same pool)':<27} | {'difference':<10} |",
+           f"|{'-' * (w + 2)}|{'-' * 29}|{'-' * 29}|{'-' * 12}|"]
+    out += [f"| {label:<{w}} | {span(a):<27} | {span(b):<27} | {diff(a, b):<10} |" for label, a, b in rows]
     out += ["", "generate flow body, from its manifest (median (min–max)):", ""]
     out += [f"- {k}: {span([r['flow'][k] for r in plat]).strip()}" for k in plat[0]["flow"]]
     out += ["", "fresh interpreter + import (median of 3): "
@@ -215,12 +217,16 @@ def main() -> None:
                     if i >= args.warmup:
                         plat.append(p)
                         bare.append(b)
+        load = os.getloadavg()
         imports = {m: import_seconds(m) for m in ("prefect", "flows.generate", "torch", "sdv.single_table")}
         print()
         print(report(plat, bare, imports, args.poll))
+        print(f"load average at the end of the timed runs (1/5/15 min): {load[0]:.2f} / {load[1]:.2f} / "
+              f"{load[2]:.2f} on {os.cpu_count()} CPUs")
         ok = True
     except KeyboardInterrupt:
         print("interrupted; platform stopped", file=sys.stderr)
+        raise SystemExit(130)
     finally:
         if ok:
             shutil.rmtree(work, ignore_errors=True)
