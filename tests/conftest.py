@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import API_KEY, MOTO_PORT, ApiServer  # sets the test environment first
-from inferloop.embedded import EmbeddedPlatform  # noqa: E402
+from inferloop.embedded import EmbeddedPlatform, drain_prefect_clients  # noqa: E402
 from inferloop.settings import get_settings  # noqa: E402
 
 
@@ -26,22 +26,6 @@ def prefect_platform(settings):
     yield platform
     drain_prefect_clients()
     platform.stop()
-
-
-def drain_prefect_clients() -> None:
-    """Send this process's pending logs and events before the server goes (else exit waits on retries)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogHandler, APILogWorker
-
-    try:
-        APILogHandler().flush()
-    except Exception:
-        pass
-    for worker_cls in (APILogWorker, EventsWorker):
-        try:
-            worker_cls.drain_all(timeout=10)
-        except Exception:
-            pass
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 _handed_out: set[int] = set()
@@ -48,36 +46,13 @@ os.environ.pop("AWS_PROFILE", None)
 for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
     os.environ.pop(var, None)
 
-from inferloop.embedded import apply_env  # noqa: E402
+from inferloop.embedded import ApiThread, apply_env  # noqa: E402
 from inferloop.settings import get_settings  # noqa: E402
 
 get_settings.cache_clear()
 apply_env(get_settings())
 
 
-class ApiServer:
-    """uvicorn serving an app in a background thread on a free port (real HTTP)."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.thread.start()
-        end = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > end or not self.thread.is_alive():
-                raise RuntimeError("API server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(15)
+def ApiServer(app):  # noqa: N802  (reads like the class it returns)
+    """The API over real HTTP on a port never handed out before in this session."""
+    return ApiThread(app, port=free_port())
