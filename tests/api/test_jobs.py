@@ -42,6 +42,10 @@ def test_async_generation_from_an_upload(api):
     assert done["status"] == "completed", done
     assert done["progress"] == 100 and done["started_at"] and done["completed_at"]
     assert done["result"]["rows"] == 90 and 0 <= done["result"]["quality_score"] <= 1
+    end = time.monotonic() + 20  # flow-run logs reach Prefect in batches, possibly after the final state
+    while not any("training" in line["message"] for line in done["logs"]) and time.monotonic() < end:
+        time.sleep(0.5)
+        done = status(api, done["job_id"])
     assert any("training" in line["message"] for line in done["logs"]), done["logs"]
     assert all({"timestamp", "message", "level"} <= set(line) for line in done["logs"])
     csv = httpx.get(f"{api}{done['result']['download_formats']['csv']}", headers=H).content
