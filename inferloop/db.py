@@ -55,6 +55,86 @@ class Job(Base):
     rows_generated: Mapped[int | None] = mapped_column(Integer, nullable=True)
     compute_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # the registry model a train / sample job belongs to, and the batch a batch job runs
+    model_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+
+
+class Model(Base):
+    """A registry entry: a fitted synthesizer in storage, trained by a `train_model` job.
+
+    Shared by the Tabular (/api/tabular/models) and SynthGen (/api/synthgen/models) APIs. While its
+    training job runs the status comes from Prefect; the final facts (status, artifact, scores) are copied
+    here from the run's manifest when the job ends.
+    """
+
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    algorithm: Mapped[str] = mapped_column(String(64), index=True)       # sdv, ctgan, tabular_argn
+    model_key: Mapped[str] = mapped_column(String(64))                   # sdv:ctgan, ctgan, tabular_argn
+    model_type: Mapped[str] = mapped_column(String(64))                  # SynthGen's name: ctgan, tvae, ...
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="training")  # training, ready, failed
+    training_job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    training_data_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    artifact_uri: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    size_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
+    quality_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_metadata: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    constraint_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    dataset_version_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DatasetVersion(Base):
+    """A table registered once for SynthGen training: an uploaded file or a storage URL."""
+
+    __tablename__ = "dataset_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    project_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    dataset_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    uri: Mapped[str] = mapped_column(String(1024))
+    format: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    columns: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConstraintSet(Base):
+    """A named, validated list of constraints, applied by id to generation and training."""
+
+    __tablename__ = "constraint_sets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    constraints: Mapped[list] = mapped_column(JSON, default=list)
+    validation_status: Mapped[str] = mapped_column(String(16), default="valid")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Batch(Base):
+    """A batch: one parent flow run (its Job row, kind "batch") that runs one child flow per file."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    files: Mapped[list] = mapped_column(JSON, default=list)       # [{"url", "name"}] as requested
+    options: Mapped[dict] = mapped_column(JSON, default=dict)     # algorithm, common_parameters, output_format
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Account(Base):

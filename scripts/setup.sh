@@ -25,6 +25,9 @@ if [ ! -f "$VENV/.complete" ]; then
   pip_quiet install --upgrade pip "setuptools>=68" wheel
   pip_quiet install torch==2.13.0
   pip_quiet install -r "$ROOT/requirements.txt" -r "$ROOT/requirements-test.txt"
+  # mostlyai-engine pulls torchvision/torchaudio wheels built for another torch; with the local CPU torch
+  # `import transformers` then fails on `operator torchvision::nms does not exist`. Nothing here uses them.
+  pip_quiet uninstall -y torchvision torchaudio
   touch "$VENV/.complete"
 fi
 # the project itself (editable: the inferloop-tabular command), leaving the pinned dependencies alone

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import API_KEY, MOTO_PORT, ApiServer  # sets the test environment first
+from tests.support import API_KEY, MOTO_PORT, POSTGRES_SKIP_REASON, ApiServer  # sets the test environment first
 from inferloop.embedded import EmbeddedPlatform, drain_prefect_clients  # noqa: E402
 from inferloop.settings import get_settings  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    """The PostgreSQL variant (INFERLOOP_TEST_DATABASE_URL) is skipped as a whole when its server is absent."""
+    if POSTGRES_SKIP_REASON:
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason=POSTGRES_SKIP_REASON))
 
 
 @pytest.fixture(scope="session")

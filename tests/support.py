@@ -46,6 +46,40 @@ os.environ.pop("AWS_PROFILE", None)
 for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
     os.environ.pop(var, None)
 
+
+def _postgres_schema(url: str) -> tuple[str | None, str | None]:
+    """A fresh schema on the PostgreSQL at `url` (dropped at exit): (database URL, None) or (None, skip reason)."""
+    import atexit
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"inferloop_test_{uuid.uuid4().hex[:10]}"
+    try:
+        eng = sa.create_engine(url, connect_args={"connect_timeout": 3})
+        with eng.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # no server here: the PostgreSQL variant is skipped, saying why
+        return None, f"PostgreSQL at {url} is not reachable ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+
+    def drop() -> None:
+        with eng.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        eng.dispose()
+
+    atexit.register(drop)
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options=-csearch_path%3D{schema}", None
+
+
+# INFERLOOP_TEST_DATABASE_URL=postgresql+psycopg://... runs the suite's metadata store on PostgreSQL
+# (in a throw-away schema); .ci/run uses it for the registry tests. Without a server they are skipped.
+POSTGRES_SKIP_REASON: str | None = None
+if os.environ.get("INFERLOOP_TEST_DATABASE_URL"):
+    _url, POSTGRES_SKIP_REASON = _postgres_schema(os.environ["INFERLOOP_TEST_DATABASE_URL"])
+    if _url:
+        os.environ["INFERLOOP_DATABASE_URL"] = _url
+
 from inferloop.embedded import ApiThread, apply_env  # noqa: E402
 from inferloop.settings import get_settings  # noqa: E402
 
