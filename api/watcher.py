@@ -14,13 +14,16 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
+from api.batches import follow_batch
 from api.jobs import failure_error, read_manifest
+from api.models_service import finalize_model
 from inferloop import db, webhooks
 from inferloop.settings import Settings
 
 log = logging.getLogger("inferloop.watcher")
 
-EVENT_BY_STATUS = {("generate", "completed"): "generation.completed", ("train", "completed"): "model.trained"}
+EVENT_BY_STATUS = {("generate", "completed"): "generation.completed", ("sample", "completed"): "generation.completed",
+                   ("train", "completed"): "model.trained"}
 
 
 def event_for(kind: str, status: str) -> str | None:
@@ -35,7 +38,12 @@ def event_for(kind: str, status: str) -> str | None:
 def event_data(job: db.Job, fr: FlowRun, status: str, base_url: str) -> dict:
     """The documented webhook `data` for a job's final state."""
     data: dict = {"job_id": job.id, "generation_id": job.id, "algorithm": job.algorithm, "status": status}
-    if status == "completed":
+    if job.model_id:
+        data["model_id"] = job.model_id
+    if status == "completed" and job.kind == "train":
+        m = read_manifest(job.flow_run_id) or {}
+        data.update(quality_score=m.get("quality_score"), model_url=f"{base_url}/api/tabular/models/{job.model_id}")
+    elif status == "completed":
         m = read_manifest(job.flow_run_id) or {}
         data.update(rows_generated=m.get("generated_rows"), quality_score=m.get("quality_score"),
                     download_url=f"{base_url}/api/tabular/download/{job.id}")
@@ -54,10 +62,13 @@ def unfinished_jobs(limit: int = 500) -> list[db.Job]:
 
 def record_final(job: db.Job, fr: FlowRun, status: str, base_url: str) -> None:
     """Mark the job final and queue its deliveries in one transaction (so each happens once)."""
+    finalize_model(job, fr, status)  # a training job's model becomes ready / failed first
     data = event_data(job, fr, status, base_url)
     usage = {"rows_generated": data.get("rows_generated") if status == "completed" else 0,
              "compute_seconds": fr.total_run_time.total_seconds() if fr.total_run_time else 0.0,
              "finished_at": fr.end_time or db.utcnow()}
+    if job.kind == "batch":  # its files are generation jobs of their own: their rows and compute count there
+        usage.update(rows_generated=0, compute_seconds=0.0)
     with db.session_scope() as s:
         claimed = s.execute(update(db.Job).where(db.Job.id == job.id, db.Job.notified_at.is_(None))
                             .values(final_status=status, notified_at=db.utcnow(), **usage))
@@ -72,6 +83,9 @@ async def watch_once(settings: Settings, base_url: str) -> None:
     """One pass: notice final states, apply deferred cancels, send due deliveries."""
     jobs = await run_in_threadpool(unfinished_jobs)
     runs = await dispatch.read_many([j.flow_run_id for j in jobs])
+    for job in jobs:
+        if job.kind == "batch":  # its files' child runs become generation jobs as they start
+            await follow_batch(job, runs.get(job.flow_run_id))
     for job in jobs:
         fr = runs.get(job.flow_run_id)
         if fr is None or fr.state is None:

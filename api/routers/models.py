@@ -171,7 +171,7 @@ async def _constraints(inline: list | None, constraint_id: str | None, owner: st
 
 
 @router.get("/models", summary="List saved models")
-async def list_models(owner: CurrentOwner, page: int = Query(1, ge=1), per_page: int = Query(20, ge=1, le=100),
+async def list_models(owner: CurrentOwner, page: int = Query(1, ge=1, le=1_000_000), per_page: int = Query(20, ge=1, le=100),
                       algorithm: str | None = None,
                       sort: Literal["name", "created_at", "quality_score", "last_used"] = "created_at",
                       order: Literal["asc", "desc"] | None = Query(
