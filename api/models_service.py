@@ -88,6 +88,9 @@ async def start_sampling(principal: Principal, settings: Settings, model: db.Mod
                          job_id: str | None = None) -> tuple[str, FlowRun]:
     """Record a sample job of a ready model and create its `sample_model` flow run; returns (job_id, run)."""
     registry.require_ready(model)
+    if (model.model_key or "").startswith("multitable:"):
+        raise InferloopError("INVALID_REQUEST", f"model '{model.id}' is a multi-table model: generate with "
+                             f"POST /api/tabular/multitable/models/{model.id}/generate", "model_id")
     if not 1 <= num_rows <= settings.max_rows:
         raise InferloopError("INVALID_REQUEST", f"num_rows must be between 1 and {settings.max_rows}", "num_rows")
     if seed is not None and not 0 <= seed < 2**32:
@@ -141,6 +144,10 @@ async def current_model(model_id: str, owner: str) -> db.Model:
 
 def finalize_model(job: db.Job, fr: FlowRun, status: str) -> None:
     """Copy a finished training run's manifest (or its error) into the model record, once."""
+    if job.kind == "multitable":  # a multi-table model trained by POST /multitable/generate (save_model)
+        from api.routers.multitable import finalize_multitable_model
+
+        return finalize_multitable_model(job, fr, status)
     if job.kind != "train" or not job.model_id:
         return
     values: dict

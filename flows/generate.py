@@ -23,18 +23,22 @@ from tasks.validate import validate_quality
 
 @flow(name="generate", persist_result=True, log_prints=True)
 def generate(data: str, algorithm: str = "sdv", num_rows: int | None = None, seed: int | None = None,
-             parameters: dict | None = None, data_format: str | None = None) -> dict:
-    """Train a synthesizer on `data` (a path or storage URI) and write synthetic rows; returns a manifest."""
+             parameters: dict | None = None, data_format: str | None = None,
+             constraints: list[dict] | None = None) -> dict:
+    """Train a synthesizer on `data` (a path or storage URI) and write synthetic rows; returns a manifest.
+
+    `constraints` (normalised, see inferloop.constraint_specs) hold in every synthetic row.
+    """
     out = current_run_dir()
     try:
-        return _generate(out, data, algorithm, num_rows, seed, parameters or {}, data_format)
+        return _generate(out, data, algorithm, num_rows, seed, parameters or {}, data_format, constraints)
     except Exception as exc:
         record_error(out, exc)
         raise
 
 
 def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: int | None,
-              parameters: dict, data_format: str | None) -> dict:
+              parameters: dict, data_format: str | None, constraints: list[dict] | None = None) -> dict:
     settings = get_settings()
     started = time.perf_counter()
     progress = Progress("generate")
@@ -55,7 +59,8 @@ def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: i
     progress.set(10, "profiled", force=True)
 
     t = time.perf_counter()
-    model = train_model(real, model_key, params, seed, progress=progress.span(10, 80))
+    model = train_model(real, model_key, params, seed, progress=progress.span(10, 80),
+                        constraints=constraints)
     timings["train"] = time.perf_counter() - t
     progress.set(80, "trained", force=True)
 
@@ -83,6 +88,7 @@ def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: i
         "model_key": model_key,
         "parameters": params,
         "seed": seed,
+        "constraints": constraints or [],
         "original_rows": int(len(real)),
         "generated_rows": int(len(synthetic)),
         "columns": int(synthetic.shape[1]),
@@ -92,6 +98,7 @@ def _generate(out: str, data: str, algorithm: str, num_rows: int | None, seed: i
         "statistical_similarity": statistical,
         "profile": {k: v for k, v in profile.items() if k != "column_profiles"},
         "device": model.device,
+        "model_metadata": model.training_metadata,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     # the manifest is written last: its presence is what marks the output complete

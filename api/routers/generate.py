@@ -14,6 +14,7 @@ from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error
 from api.uploads import store_upload
 from inferloop import db, storage
+from inferloop.constraint_specs import check_columns_exist, constraints_for, load_constraint_file
 from inferloop.errors import InferloopError
 from inferloop.export_stream import FORMATS
 from inferloop.ratelimit import check_generation
@@ -60,6 +61,21 @@ async def read_config(config: UploadFile | None) -> dict:
     return json.loads(json.dumps(params, default=str))
 
 
+async def read_constraints(upload: UploadFile | None, constraint_id: str | None,
+                           owner: str) -> list[dict] | None:
+    """Constraints from an uploaded JSON file or a stored set (one way only), normalised; None if neither."""
+    has_file = upload is not None and bool(upload.filename)
+    constraint_id = (constraint_id or "").strip() or None
+    if has_file and constraint_id:
+        raise InferloopError("INVALID_REQUEST", "give constraints one way: a constraints file or a "
+                             "constraint_id, not both", "constraints")
+    if has_file:
+        return load_constraint_file(await upload.read(1 << 20)) or None
+    if constraint_id:
+        return await run_in_threadpool(constraints_for, constraint_id, owner)
+    return None
+
+
 @router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result)")
 async def generate(
     request: Request,
@@ -70,7 +86,9 @@ async def generate(
     num_rows: Annotated[str | None, Form()] = None,
     format: Annotated[str, Form()] = "csv",
     seed: Annotated[str | None, Form()] = None,
-    constraints: Annotated[UploadFile | None, File()] = None,
+    constraints: Annotated[UploadFile | None, File(description="Constraints JSON file (the body of "
+                                                                "POST /constraints, or a list)")] = None,
+    constraint_id: Annotated[str | None, Form(description="a stored set (POST /constraints)")] = None,
     config: Annotated[UploadFile | None, File()] = None,
     sdv_model: Annotated[str | None, Form()] = None,
     default_distribution: Annotated[str | None, Form()] = None,
@@ -88,9 +106,7 @@ async def generate(
     seed_v = parse_int(seed, "seed", 0, 2**32 - 1)
     if format not in FORMATS:
         raise InferloopError("INVALID_REQUEST", f"format must be one of {', '.join(FORMATS)}", "format")
-    if constraints is not None and constraints.filename:
-        raise InferloopError("INVALID_REQUEST", "constraint files are not supported yet on this server "
-                             "(they arrive with constraint management)", "constraints")
+    specs = await read_constraints(constraints, constraint_id, principal.owner)
     params = await read_config(config)
     form_values = dict(sdv_model=sdv_model, default_distribution=default_distribution,
                        enforce_min_max=enforce_min_max, epochs=epochs, batch_size=batch_size,
@@ -105,6 +121,8 @@ async def generate(
     try:
         uri, fmt = await store_upload(file, job_dir, "file", settings.max_upload_mb)
         info = await run_in_threadpool(validate_upload, uri, fmt)
+        if specs:
+            check_columns_exist(specs, info["column_names"])
         await run_in_threadpool(check_generation, principal, settings, rows or info["rows"])
     except Exception:
         await run_in_threadpool(storage.remove, job_dir)
@@ -112,7 +130,8 @@ async def generate(
 
     # 3. a flow run of the `generate` deployment, waited for up to the sync time limit
     fr = await start_generation(job_id, principal.owner, uri, fmt, algorithm, rows, seed_v, clean, format,
-                                sync=True)
+                                sync=True, constraints=specs,
+                                extra_options=constraint_options(constraint_id, specs))
     fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
     status = dispatch.public_status(fr)
     if status == "completed":
@@ -124,18 +143,27 @@ async def generate(
                          extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
 
 
+def constraint_options(constraint_id: str | None, specs: list[dict] | None) -> dict:
+    """What a job records about its constraints."""
+    if not specs:
+        return {}
+    return {"constraint_id": (constraint_id or "").strip() or None, "num_constraints": len(specs)}
+
+
 async def start_generation(job_id: str, owner: str, uri: str, fmt: str | None, algorithm: str,
                            rows: int | None, seed: int | None, params: dict, out_format: str, *, sync: bool,
                            callback_url: str | None = None, callback_secret: str | None = None,
-                           extra_options: dict | None = None):
+                           extra_options: dict | None = None, constraints: list[dict] | None = None):
     """Record the job, then create its flow run of the `generate` deployment."""
     options = {"format": out_format, "num_rows": rows, "seed": seed, "parameters": params, **(extra_options or {})}
     await run_in_threadpool(_record_job, job_id, owner, algorithm, uri, options, callback_url, callback_secret)
+    flow_params = {"data": uri, "algorithm": algorithm, "num_rows": rows, "seed": seed,
+                   "parameters": params, "data_format": fmt}
+    if constraints:
+        flow_params["constraints"] = constraints
     try:
-        fr = await dispatch.submit("generate", {
-            "data": uri, "algorithm": algorithm, "num_rows": rows, "seed": seed,
-            "parameters": params, "data_format": fmt},
-            tags=["api", "sync" if sync else "async", f"job:{job_id}"])
+        fr = await dispatch.submit("generate", flow_params,
+                                   tags=["api", "sync" if sync else "async", f"job:{job_id}"])
     except Exception:
         await run_in_threadpool(_forget_job, job_id)
         raise

@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 from ctgan import CTGAN, TVAE
 from pandas.api import types as ptypes
-from pandas.tseries.api import guess_datetime_format
 from rdt import HyperTransformer
 from rdt.transformers import FloatFormatter, UnixTimestampEncoder
 
+from inferloop.conditions import datetime_format_of
 from tasks.synthesizers.base import Progress, Synthesizer
 
 
@@ -86,7 +86,7 @@ def plan_column(name: Any, key: str, values: pd.Series) -> ColumnPlan:
         return ColumnPlan(name, key, "numerical", dtype)
     if ptypes.is_datetime64_any_dtype(values.dtype):
         return ColumnPlan(name, key, "datetime", dtype)
-    date_format = _datetime_format(values)
+    date_format = datetime_format_of(values)
     if date_format:
         return ColumnPlan(name, key, "datetime", dtype, date_format)
     return ColumnPlan(name, key, "categorical", dtype)
@@ -96,21 +96,6 @@ def _all_booleans(values: pd.Series) -> bool:
     """Whether an object column holds only True/False (and nulls)."""
     present = values.dropna()
     return values.dtype == object and len(present) > 0 and all(isinstance(v, bool) for v in present)
-
-
-def _datetime_format(values: pd.Series) -> str | None:
-    """The strftime format every non-null string of the column follows, if there is one."""
-    present = values.dropna()
-    if not len(present) or not all(isinstance(v, str) for v in present):
-        return None
-    first = present.iloc[0].strip()
-    if first.isdigit():  # codes such as zip or years-as-ids, not dates
-        return None
-    date_format = guess_datetime_format(first)
-    if date_format is None:
-        return None
-    parsed = pd.to_datetime(present, format=date_format, errors="coerce")
-    return date_format if parsed.notna().all() else None
 
 
 class TableCodec:
@@ -176,7 +161,11 @@ def _for_model(values: pd.Series, kind: str) -> pd.Series:
 
 
 class CTGANLibSynthesizer(Synthesizer):
-    """ctgan's CTGAN used directly, with RDT doing the reversible preprocessing SDV would otherwise do."""
+    """ctgan's CTGAN used directly, with RDT doing the reversible preprocessing SDV would otherwise do.
+
+    It has no `_sample_known`: ctgan's conditional vector only steers discrete columns, so conditioned rows
+    come from the base's filtering of plain rows; constraints run through the base's generic runner.
+    """
 
     neural = True
     min_rows = 2  # ctgan's per-column Gaussian mixtures need two rows
@@ -206,8 +195,5 @@ class CTGANLibSynthesizer(Synthesizer):
         return self._codec.decode(self._model.sample(num_rows))
 
     def _training_metadata(self) -> dict[str, Any]:
-        """Column kinds as encoded for ctgan, all-null columns marked 'empty'."""
-        planned = self._codec.describe()["columns"]
-        schema = self._schema
-        empty = {str(n): {"kind": "empty", "dtype": str(schema.dtypes[n])} for n in schema.null_columns}
-        return {"columns": {str(n): planned.get(str(n)) or empty[str(n)] for n in schema.columns}}
+        """Column kinds as encoded for ctgan (the base adds every column's training summary)."""
+        return self._codec.describe()

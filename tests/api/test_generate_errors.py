@@ -116,9 +116,9 @@ def test_bad_output_format(api_no_prefect):
                  400, "INVALID_REQUEST", "format")
 
 
-def test_constraints_file_not_yet_supported(api_no_prefect):
-    files = {"file": ("d.csv", csv_bytes()), "constraints": ("c.json", b'{"constraints": []}')}
-    assert_error(post(api_no_prefect, files), 400, "INVALID_REQUEST", "constraints")
+def test_bad_constraints_file(api_no_prefect):
+    files = {"file": ("d.csv", csv_bytes()), "constraints": ("c.json", b'{"constraints": [')}
+    assert_error(post(api_no_prefect, files), 400, "INVALID_FILE", "constraints")
 
 
 def test_bad_config_file(api_no_prefect):
