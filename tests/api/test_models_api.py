@@ -186,3 +186,28 @@ def _count_models() -> int:
 
     with db.session_scope() as s:
         return s.scalar(select(func.count()).select_from(db.Model))
+
+
+def test_conditions_hold_on_every_row(api, ready_model):
+    url = f"{api}/api/tabular/models/{ready_model['model_id']}/generate"
+    r = httpx.post(url, json={"num_rows": 60, "seed": 1, "conditions": {
+        "segment": "gold", "age": ">30", "country": ["FR", "DE"], "income": "<= 40000"}}, headers=H, timeout=300)
+    assert r.status_code == 200, r.text
+    rows = pd.read_csv(io.StringIO(httpx.get(f"{api}{r.json()['download_url']}", headers=H, timeout=60).text))
+    assert len(rows) == 60
+    assert (rows["segment"] == "gold").all() and (rows["age"] > 30).all()
+    assert rows["country"].isin(["FR", "DE"]).all()
+    assert (rows["income"].dropna() <= 40000).all()
+
+
+@pytest.mark.parametrize("conditions, code, field", [
+    ({"segment": "platinum"}, "CONSTRAINT_VIOLATION", "conditions.segment"),   # never seen
+    ({"age": ">500"}, "CONSTRAINT_VIOLATION", "conditions.age"),              # empty range
+    ({"shoe_size": 42}, "INVALID_REQUEST", "conditions.shoe_size"),           # unknown column
+    ({"age": ">>3"}, "INVALID_REQUEST", "conditions.age"),                    # malformed
+])
+def test_bad_conditions_are_refused_before_a_run(api, ready_model, conditions, code, field):
+    url = f"{api}/api/tabular/models/{ready_model['model_id']}/generate"
+    r = httpx.post(url, json={"num_rows": 5, "conditions": conditions}, headers=H, timeout=60)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == code and r.json()["error"]["field"] == field
