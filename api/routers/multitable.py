@@ -1,0 +1,341 @@
+"""Multi-table generation: POST /multitable/generate and POST /multitable/models/{id}/generate.
+
+The router checks the schema (table names, relationships, cycles, method, scale factor) and resolves every
+table's URL; the `multitable` flow checks the data (columns, key types, unique keys, orphans) before it
+trains, so those 400s come back as the flow's own error. Both endpoints wait like POST /generate: up to
+the sync time limit, then 504 TIMEOUT with the job id (GET /jobs/{id} shows the same result later).
+Tables download one by one at GET /download/{generation_id}/{table}.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from prefect.client.schemas.objects import FlowRun
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
+from starlette.concurrency import run_in_threadpool
+
+from api import dispatch
+from api.data_urls import resolve_data_url
+from api.deps import CurrentPrincipal, SettingsDep
+from api.jobs import failure_error, read_manifest
+from api.uploads import store_upload
+from inferloop import db, registry, storage
+from inferloop.errors import InferloopError, invalid_request
+from inferloop.export_stream import FORMATS
+from inferloop.ratelimit import check_generation
+from inferloop.settings import Settings
+from inferloop.tables import validate_upload
+from tasks.multitable.schema import choose_method, parse_schema
+from tasks.synthesizers import resolve
+
+router = APIRouter(tags=["multitable"])
+
+
+class TableSource(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="s3://bucket/key, upload://<upload_id>, a path under an allowed root, or https://")
+
+
+class RelationshipSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str
+    child: str
+    parent_key: str = Field(description="the parent's primary key column")
+    child_key: str = Field(description="the child's foreign key column")
+    type: Literal["one_to_many", "one_to_one"] = "one_to_many"
+
+
+class MultitableRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    tables: dict[str, TableSource] = Field(description="table name -> its data")
+    relationships: list[RelationshipSpec] = Field(default_factory=list)
+    algorithm: str = Field("sdv", description="sdv (gaussian_copula by default), ctgan or tabular_argn")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="algorithm parameters, as POST /generate")
+    scale_factor: float = Field(1.0, description="output rows per input row of each root table (> 0)")
+    seed: int | None = Field(None, ge=0, lt=2**32)
+    method: Literal["auto", "hma", "parent_first"] = Field(
+        "auto", description="auto: SDV's HMA when it accepts the schema (<= 5 related tables, depth <= 2, "
+                            "gaussian_copula), else parent_first")
+    primary_keys: dict[str, str] = Field(default_factory=dict,
+                                         description="primary keys of tables that are no relationship's parent")
+    drop_orphans: bool = Field(False, description="drop rows whose foreign key has no parent (else 400)")
+    save_model: bool = Field(False, description="store the fitted multi-table model in the model registry")
+    model_name: str | None = Field(None, max_length=256)
+
+
+class MultitableSampleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scale_factor: float = Field(1.0, description="output rows per training row of each root table (> 0)")
+    seed: int | None = Field(None, ge=0, lt=2**32)
+
+
+_FORM_JSON = ("relationships", "parameters", "primary_keys")
+_FORM_TEXT = ("algorithm", "scale_factor", "seed", "method", "drop_orphans", "save_model", "model_name")
+
+
+@router.post("/multitable/generate", summary="Generate related tables keeping their relationships (waits)",
+             openapi_extra={"requestBody": {"content": {
+                 "application/json": {"schema": MultitableRequest.model_json_schema()},
+                 "multipart/form-data": {"schema": {"type": "object", "description": (
+                     "one file part per table (the part's name is the table's name); relationships, "
+                     "parameters and primary_keys as JSON text"), "properties": {
+                         "relationships": {"type": "string"}, "algorithm": {"type": "string"},
+                         "scale_factor": {"type": "number"}, "seed": {"type": "integer"},
+                         "method": {"type": "string"}, "parameters": {"type": "string"},
+                         "primary_keys": {"type": "string"}, "drop_orphans": {"type": "boolean"},
+                         "save_model": {"type": "boolean"}, "model_name": {"type": "string"}}}}}}})
+async def generate_multitable(request: Request, principal: CurrentPrincipal, settings: SettingsDep):
+    owner = principal.owner
+    job_id = db.new_id("multi")
+    job_dir = storage.run_dir(job_id)
+    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    if multipart:
+        form = await request.form()
+        body = _form_body(form)
+    else:
+        body = await _json_body(request)
+    scale = check_scale(body.scale_factor)
+    model_key, params = resolve(body.algorithm, body.parameters)
+    schema = parse_schema(body.tables, [r.model_dump() for r in body.relationships], body.primary_keys)
+    method = choose_method(schema, model_key, body.method)
+    name = _model_name(body, list(body.tables)) if body.save_model else None
+    try:
+        if multipart:
+            sources = await _store_uploads(form, list(body.tables), job_dir, settings)
+        else:
+            sources = {}
+            for table, src in body.tables.items():
+                uri, fmt, known = await run_in_threadpool(resolve_data_url, src.url, owner, settings,
+                                                          f"tables.{table}.url")
+                sources[table] = {"uri": uri, "format": fmt, "rows": known.get("rows")}
+        rows = int(sum((s.get("rows") or 0) for s in sources.values()) * scale)
+        await run_in_threadpool(check_generation, principal, settings, rows)
+    except Exception:
+        await run_in_threadpool(storage.remove, job_dir)
+        raise
+
+    parameters = {"tables": {t: {"uri": s["uri"], "format": s["format"]} for t, s in sources.items()},
+                  "relationships": [r.model_dump() for r in body.relationships], "algorithm": body.algorithm,
+                  "parameters": params, "scale_factor": scale, "seed": body.seed, "method": method,
+                  "primary_keys": body.primary_keys, "drop_orphans": body.drop_orphans,
+                  "save_model": body.save_model}
+    model_id = db.new_id("model") if body.save_model else None
+    if model_id:
+        parameters["model_id"] = model_id
+        await run_in_threadpool(_record_model, model_id, owner, name, body.algorithm, method, params, job_id,
+                                schema.to_dict(), body.seed, scale)
+    fr = await _start(job_id, owner, "multitable", parameters, body.algorithm, model_id,
+                      {"scale_factor": scale, "method": method, "seed": body.seed, "model_id": model_id})
+    return await _answer(job_id, fr, settings)
+
+
+@router.post("/multitable/models/{model_id}/generate",
+             summary="Generate related tables again from a saved multi-table model (waits)")
+async def generate_from_multitable_model(model_id: str, body: MultitableSampleRequest,
+                                         principal: CurrentPrincipal, settings: SettingsDep):
+    from api.models_service import current_model
+
+    scale = check_scale(body.scale_factor)
+    model = await current_model(model_id, principal.owner)
+    if not (model.model_key or "").startswith("multitable:"):
+        raise invalid_request(f"model '{model_id}' is a single-table model: generate with "
+                              f"POST /api/tabular/models/{model_id}/generate", "model_id")
+    registry.require_ready(model)
+    meta = model.model_metadata or {}
+    seed = body.seed if body.seed is not None else meta.get("seed")
+    rows = int(sum(t.get("rows", 0) for t in (meta.get("tables") or {}).values()) * scale)
+    await run_in_threadpool(check_generation, principal, settings, rows)
+    job_id = db.new_id("multi")
+    fr = await _start(job_id, principal.owner, "multitable_sample",
+                      {"model_uri": model.artifact_uri, "scale_factor": scale, "seed": seed, "model_id": model.id},
+                      model.algorithm, model.id, {"scale_factor": scale, "seed": seed, "model_id": model.id,
+                                                  "sampled_from_model": True})
+    await run_in_threadpool(registry.touch, model.id)
+    return await _answer(job_id, fr, settings)
+
+
+def check_scale(value: Any) -> float:
+    """scale_factor must be a finite number above 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise invalid_request(f"scale_factor must be a number greater than 0, got {value!r}", "scale_factor")
+    return float(value)
+
+
+# ------------------------------------------------------------------------------------------ request bodies
+async def _json_body(request: Request) -> MultitableRequest:
+    try:
+        raw = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise invalid_request(f"the body is not valid JSON: {exc}")
+    return _validated(raw)
+
+
+def _validated(raw: Any) -> MultitableRequest:
+    try:
+        return MultitableRequest.model_validate(raw)
+    except ValueError as exc:
+        errors = getattr(exc, "errors", list)()
+        first = errors[0] if errors else {}
+        field = ".".join(str(p) for p in first.get("loc", ())) or None
+        raise invalid_request(f"{field}: {first.get('msg', exc)}" if field else str(exc), field)
+
+
+def _form_body(form) -> MultitableRequest:
+    """Multipart: each file part is a table named by its part; other parts are the JSON body's fields."""
+    raw: dict[str, Any] = {"tables": {}}
+    for key, value in form.multi_items():
+        if hasattr(value, "filename"):
+            raw["tables"][key] = {"url": "upload"}
+        elif key in _FORM_JSON:
+            try:
+                raw[key] = json.loads(value) if value.strip() else None
+            except json.JSONDecodeError as exc:
+                raise invalid_request(f"{key} must be JSON: {exc}", key)
+        elif key in _FORM_TEXT:
+            raw[key] = value
+        else:
+            raise invalid_request(f"unknown form field '{key}' (tables are file parts)", key)
+    if "scale_factor" in raw:
+        try:
+            raw["scale_factor"] = float(raw["scale_factor"])
+        except ValueError:
+            raise invalid_request(f"scale_factor must be a number, got {raw['scale_factor']!r}", "scale_factor")
+    return _validated({k: v for k, v in raw.items() if v is not None and v != ""})
+
+
+async def _store_uploads(form, tables: list[str], job_dir: str, settings: Settings) -> dict[str, dict]:
+    """Store each table's file under the job's folder and read it once (bad files stop here)."""
+    sources = {}
+    for table in tables:
+        uri, fmt = await store_upload(form.get(table), job_dir, table, settings.max_upload_mb)
+        info = await run_in_threadpool(validate_upload, uri, fmt)
+        sources[table] = {"uri": uri, "format": fmt, "rows": info["rows"]}
+    return sources
+
+
+def _model_name(body: MultitableRequest, tables: list[str]) -> str:
+    name = (body.model_name or "").strip() or f"multitable: {', '.join(tables)}"
+    return name[:256]
+
+
+# ------------------------------------------------------------------------------------------ runs and jobs
+async def _start(job_id: str, owner: str, flow_name: str, parameters: dict, algorithm: str,
+                 model_id: str | None, options: dict) -> FlowRun:
+    """Record the job (kind multitable), then create its flow run."""
+    await run_in_threadpool(_record_job, job_id, owner, algorithm, model_id, options)
+    try:
+        fr = await dispatch.submit(flow_name, parameters, tags=["api", "sync", "multitable", f"job:{job_id}"])
+    except Exception:
+        await run_in_threadpool(_forget, job_id, model_id if flow_name == "multitable" else None)
+        raise
+    await run_in_threadpool(_link_run, job_id, str(fr.id))
+    return fr
+
+
+async def _answer(job_id: str, fr: FlowRun, settings: Settings) -> dict:
+    """Wait for the run: the documented response, the flow's error, or 504 with the job id."""
+    fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
+    status = dispatch.public_status(fr)
+    job = await run_in_threadpool(_job, job_id)
+    if status in ("completed", "failed", "cancelled"):
+        await run_in_threadpool(finalize_multitable_model, job, fr, status)
+    if status == "completed":
+        return await run_in_threadpool(job_result, job)
+    if status in ("failed", "cancelled"):
+        raise await run_in_threadpool(failure_error, str(fr.id), fr)
+    raise InferloopError("TIMEOUT", f"multi-table generation did not finish within "
+                         f"{settings.sync_timeout_seconds:g} s; poll /api/tabular/jobs/{job_id}", status=504,
+                         extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
+
+
+def job_result(job: db.Job) -> dict:
+    """The documented response of a completed multi-table job (also GET /jobs/{id}'s `result`)."""
+    m = read_manifest(job.flow_run_id)
+    if m is None:
+        raise InferloopError("GENERATION_FAILED", "the run completed but wrote no manifest", status=500)
+    tables = {}
+    for name, t in m["tables"].items():
+        url = f"/api/tabular/download/{job.id}/{name}"
+        tables[name] = {"rows": t["rows"], "columns": t["columns"], "original_rows": t.get("original_rows"),
+                        "download_url": url, "download_formats": {f: f"{url}?format={f}" for f in FORMATS}}
+    integrity = m["relationship_integrity"]
+    out = {"generation_id": job.id, "status": "completed", "method": m["method"], "algorithm": job.algorithm,
+           "scale_factor": m["scale_factor"], "seed": m.get("seed"), "tables_generated": tables,
+           "relationship_integrity": {"score": integrity["score"], "valid": integrity["valid"],
+                                      "checks": integrity["checks"]},
+           "orphans_dropped": m.get("orphans_dropped") or {}, "generated_rows": m["generated_rows"],
+           "generation_time": m["generation_time"]}
+    if m.get("notes"):
+        out["notes"] = m["notes"]
+    if job.model_id:
+        out["model_id"] = job.model_id
+        out["model_url"] = f"/api/tabular/models/{job.model_id}"
+    return out
+
+
+def finalize_multitable_model(job: db.Job, fr: FlowRun, status: str) -> None:
+    """Copy a finished `multitable` run's saved model (or its error) into the registry record, once."""
+    if job is None or job.kind != "multitable" or not job.model_id:
+        return
+    manifest = read_manifest(job.flow_run_id) if status == "completed" else None
+    if manifest is not None and manifest.get("size_bytes") is not None:  # this run saved a model
+        meta = manifest.get("model_metadata") or {}
+        values: dict = {"status": "ready", "artifact_uri": manifest["model_uri"],
+                        "size_mb": round(manifest["size_bytes"] / 1e6, 3), "quality_score": None,
+                        "model_metadata": {**meta, "seed": manifest.get("seed"),
+                                           "scale_factor": manifest.get("scale_factor"),
+                                           "training_rows": manifest.get("training_rows"),
+                                           "columns_count": manifest.get("columns"),
+                                           "training_time": manifest.get("training_time"),
+                                           "orphans_dropped": manifest.get("orphans_dropped") or {},
+                                           "relationship_integrity": manifest["relationship_integrity"]["score"]}}
+    elif status == "completed":
+        return  # a run sampling a saved model: its model is already ready
+    else:
+        err = failure_error(job.flow_run_id, fr)
+        values = {"status": "failed", "error": {"code": "CANCELLED" if status == "cancelled" else err.code,
+                                                "message": err.message}}
+    with db.session_scope() as s:
+        s.execute(update(db.Model).where(db.Model.id == job.model_id, db.Model.status == "training",
+                                         db.Model.training_job_id == job.id).values(**values))
+
+
+def _record_model(model_id: str, owner: str, name: str, algorithm: str, method: str, params: dict,
+                  job_id: str, schema: dict, seed: int | None, scale: float) -> None:
+    with db.session_scope() as s:
+        s.add(db.Model(id=model_id, owner=owner, name=name, algorithm=algorithm, model_key=f"multitable:{method}",
+                       model_type="multitable", parameters=params, status="training", training_job_id=job_id,
+                       description=f"multi-table model ({method}) of {', '.join(schema['tables'])}",
+                       model_metadata={**schema, "method": method, "seed": seed, "scale_factor": scale}))
+
+
+def _record_job(job_id: str, owner: str, algorithm: str, model_id: str | None, options: dict) -> None:
+    with db.session_scope() as s:
+        s.add(db.Job(id=job_id, kind="multitable", owner=owner, algorithm=algorithm, model_id=model_id,
+                     options=options))
+
+
+def _link_run(job_id: str, flow_run_id: str) -> None:
+    with db.session_scope() as s:
+        s.get(db.Job, job_id).flow_run_id = flow_run_id
+
+
+def _job(job_id: str) -> db.Job:
+    with db.session_scope() as s:
+        return s.get(db.Job, job_id)
+
+
+def _forget(job_id: str, model_id: str | None) -> None:
+    with db.session_scope() as s:
+        for row in (s.get(db.Job, job_id), s.get(db.Model, model_id) if model_id else None):
+            if row is not None:
+                s.delete(row)

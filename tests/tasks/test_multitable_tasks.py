@@ -1,0 +1,230 @@
+"""Multi-table synthesis below the API: schema and data checks, both methods, integrity, saved models, the flow."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from inferloop import storage
+from inferloop.errors import InferloopError
+from tasks.multitable import build_multitable, check_tables, choose_method, integrity_report, parse_schema
+from tasks.multitable.store import load_multitable, save_multitable
+from tests.multitable_data import primary_keys_of, rel, shop_chain, shop_star, six_tables
+
+GC = "sdv:gaussian_copula"
+GC_PARAMS = {"default_distribution": "beta", "enforce_min_max": True}
+
+
+def schema_of(tables, relationships):
+    return parse_schema(tables, relationships, primary_keys_of(tables))
+
+
+def raises(code: str, field: str | None, fn, *args, **kwargs) -> InferloopError:
+    with pytest.raises(InferloopError) as info:
+        fn(*args, **kwargs)
+    assert info.value.code == code, info.value
+    assert info.value.status == 400 if code != "NOT_FOUND" else True
+    if field is not None:
+        assert info.value.field == field, info.value
+    return info.value
+
+
+def fitted(tables, relationships, method=None, model_key=GC, seed=1):
+    schema = schema_of(tables, relationships)
+    method = method or choose_method(schema, model_key)
+    frames, _ = check_tables(tables, schema)
+    model = build_multitable(schema, method, model_key, GC_PARAMS if model_key == GC else {"epochs": 1})
+    model.fit(frames, seed=seed)
+    return schema, model
+
+
+def assert_related(out: dict[str, pd.DataFrame], schema) -> None:
+    """Every key unique, every foreign key resolves, one_to_one holds: checked here without our report."""
+    for table, column in schema.primary_keys.items():
+        assert out[table][column].notna().all() and out[table][column].is_unique, table
+    for r in schema.relationships:
+        fk = out[r.child][r.child_key].dropna()
+        assert fk.isin(set(out[r.parent][r.parent_key])).all(), r.label
+        if r.type == "one_to_one":
+            assert fk.is_unique, r.label
+
+
+# ------------------------------------------------------------------------------------------ schema
+def test_schema_methods_follow_sdv_limits():
+    star, chain, big = schema_of(*shop_star()), schema_of(*shop_chain()), schema_of(*six_tables())
+    assert (star.depth(), chain.depth(), big.depth()) == (2, 3, 4)
+    assert star.standalone == ["stores"] and choose_method(star, GC) == "hma"
+    assert choose_method(chain, GC) == "parent_first" and choose_method(big, GC) == "parent_first"
+    assert choose_method(star, "sdv:ctgan") == "parent_first"          # HMA is Gaussian copulas only
+    assert choose_method(star, GC, "parent_first") == "parent_first"
+    err = raises("INVALID_REQUEST", "method", choose_method, chain, GC, "hma")
+    assert "3 tables" in err.message
+
+
+def test_relationship_naming_a_missing_table():
+    tables, rels = shop_chain()
+    rels[1] = rel("orders", "order_lines", "order_id")
+    err = raises("INVALID_REQUEST", "relationships[1].child", schema_of, tables, rels)
+    assert "order_lines" in err.message
+
+
+def test_cycle_is_refused():
+    tables = {"a": None, "b": None, "c": None}
+    rels = [rel("a", "b", "id", child_key="a_id"), rel("b", "c", "id", child_key="b_id"),
+            rel("c", "a", "id", child_key="c_id")]
+    err = raises("INVALID_REQUEST", "relationships", parse_schema, tables, rels)
+    assert "cycle" in err.message and "->" in err.message
+    raises("INVALID_REQUEST", "relationships", parse_schema, {"a": None}, [rel("a", "a", "id", child_key="p")])
+
+
+def test_a_parent_has_one_primary_key():
+    tables, rels = shop_chain()
+    rels.append(rel("orders", "products", "amount", child_key="x"))
+    raises("INVALID_REQUEST", "relationships[3].parent_key", schema_of, tables, rels)
+
+
+# ------------------------------------------------------------------------------------------ data checks
+def test_missing_column():
+    tables, rels = shop_chain()
+    rels[0]["child_key"] = "client_id"
+    err = raises("INVALID_REQUEST", "relationships[0].child_key", check_tables, tables, schema_of(tables, rels))
+    assert "client_id" in err.message and "orders" in err.message
+
+
+def test_key_type_mismatch():
+    tables, rels = shop_chain()
+    tables["order_items"]["order_id"] = "order-" + tables["order_items"]["order_id"].astype(str)
+    err = raises("INVALID_REQUEST", "relationships[1].child_key", check_tables, tables, schema_of(tables, rels))
+    assert err.extra["parent_type"] == "integers" and err.extra["child_type"] == "text"
+
+
+def test_numeric_text_keys_are_aligned():
+    tables, rels = shop_chain()
+    tables["order_items"]["order_id"] = tables["order_items"]["order_id"].astype(str)
+    frames, dropped = check_tables(tables, schema_of(tables, rels))
+    assert frames["order_items"]["order_id"].dtype == tables["orders"]["order_id"].dtype and dropped == {}
+
+
+def test_duplicate_parent_keys():
+    tables, rels = shop_chain()
+    tables["customers"].loc[5, "customer_id"] = tables["customers"].loc[4, "customer_id"]
+    err = raises("CONSTRAINT_VIOLATION", "relationships[0].parent_key", check_tables, tables,
+                 schema_of(tables, rels))
+    assert err.extra["duplicate_keys"] == 1 and err.extra["table"] == "customers"
+
+
+def test_orphans_are_refused_with_counts_or_dropped_in_cascade():
+    tables, rels = shop_chain()
+    orders = tables["orders"]
+    lost = orders["customer_id"] == orders["customer_id"].iloc[0]          # that customer's orders...
+    tables["customers"] = tables["customers"][tables["customers"]["customer_id"] != orders["customer_id"].iloc[0]]
+    tables["order_items"].loc[0, "product_id"] = 99999                    # ...and one dangling product
+    schema = schema_of(tables, rels)
+    err = raises("CONSTRAINT_VIOLATION", "relationships[0].child_key", check_tables, tables, schema)
+    assert err.extra["orphans"] == {"orders": int(lost.sum()), "order_items": 1}
+    frames, dropped = check_tables(tables, schema, drop_orphans=True)
+    lost_items = tables["order_items"]["order_id"].isin(orders.loc[lost, "order_id"])
+    lost_items.iloc[0] = True
+    assert dropped == {"orders": int(lost.sum()), "order_items": int(lost_items.sum())}
+    assert len(frames["order_items"]) == len(tables["order_items"]) - int(lost_items.sum())
+
+
+def test_one_to_one_input_must_hold():
+    tables, rels = shop_star()
+    cards = tables["loyalty_cards"]
+    cards.loc[1, "customer_id"] = cards.loc[0, "customer_id"]
+    raises("CONSTRAINT_VIOLATION", "relationships[2].type", check_tables, tables, schema_of(tables, rels))
+
+
+# ------------------------------------------------------------------------------------------ models
+def test_integrity_report_counts_violations():
+    tables, rels = shop_star()
+    schema = schema_of(tables, rels)
+    broken = {k: v.copy() for k, v in tables.items()}
+    broken["customers"].loc[1, "customer_id"] = broken["customers"].loc[0, "customer_id"]
+    broken["orders"].loc[0, "product_id"] = -1
+    broken["loyalty_cards"].loc[1, "customer_id"] = broken["loyalty_cards"].loc[0, "customer_id"]
+    report = integrity_report(broken, schema)
+    assert not report["valid"] and report["score"] < 1
+    failing = {c["check"]: c["violations"] for c in report["checks"] if c["violations"]}
+    assert failing == {"primary_key_unique": 2, "foreign_key_exists": 1, "one_to_one": 2}
+    assert integrity_report(tables, schema) == {**report, "score": 1.0, "valid": True,
+                                                "checks": [{**c, "violations": 0, "score": 1.0}
+                                                           for c in report["checks"]]}
+
+
+def test_hma_keeps_relationships_and_one_to_one():
+    tables, rels = shop_star()
+    schema, model = fitted(tables, rels)
+    assert model.method == "hma"
+    out, _ = model.sample(1.0, seed=3)
+    assert_related(out, schema)
+    assert integrity_report(out, schema)["score"] == 1.0
+    assert out["customers"]["customer_id"].str.match(r"^C\d{4}$").all()   # keys shaped like the originals
+    assert len(out["stores"]) == len(tables["stores"])                    # standalone: its own synthesizer
+    assert list(out["orders"].columns) == list(tables["orders"].columns)
+
+
+@pytest.mark.parametrize("make", [shop_chain, six_tables])
+def test_parent_first_scales_and_keeps_relationships(make):
+    tables, rels = make()
+    schema, model = fitted(tables, rels)
+    assert model.method == "parent_first"
+    out, _ = model.sample(2.0, seed=4)
+    assert_related(out, schema)
+    assert integrity_report(out, schema)["valid"]
+    for root in (t for t in schema.tables if not schema.parents_of(t)):
+        assert len(out[root]) == 2 * len(tables[root]), root              # roots: exactly scaled
+    for child in ("customers", "orders", "order_items"):                  # children follow: about twice
+        assert 1.3 < len(out[child]) / len(tables[child]) < 2.7, child
+    same, _ = model.sample(1.0, seed=8)   # children per parent drawn stratified: at scale 1, every table's size
+    assert {t: len(df) for t, df in same.items()} == {t: len(df) for t, df in tables.items()}
+    again, _ = model.sample(2.0, seed=4)
+    assert all(again[t].equals(out[t]) for t in out)                     # a seed reproduces the tables
+
+
+def test_parent_first_with_another_algorithm():
+    tables, rels = shop_chain(30)
+    schema, model = fitted(tables, rels, model_key="sdv:tvae")
+    out, _ = model.sample(1.0, seed=5)
+    assert_related(out, schema)
+
+
+def test_saved_model_samples_again(tmp_path):
+    tables, rels = six_tables()
+    schema, model = fitted(tables, rels)
+    uri = str(tmp_path / "model.pkl")
+    assert save_multitable(model, uri) > 0
+    loaded = load_multitable(uri)
+    out, _ = loaded.sample(0.5, seed=6)
+    assert_related(out, schema)
+    assert len(out["suppliers"]) == round(0.5 * len(tables["suppliers"]))   # a new scale for the roots
+
+
+# ------------------------------------------------------------------------------------------ the flow
+def test_python_flow_call_and_resample(prefect_platform, tmp_path):
+    from flows.multitable import multitable, multitable_sample
+
+    tables, rels = shop_chain()
+    sources = {}
+    for name, df in tables.items():
+        path = tmp_path / f"{name}.csv"
+        df.to_csv(path, index=False)
+        sources[name] = {"uri": str(path)}
+    m = multitable(tables=sources, relationships=rels, scale_factor=1.5, seed=2, save_model=True)
+    assert m["method"] == "parent_first" and m["relationship_integrity"]["score"] == 1.0
+    assert m["tables"]["customers"]["rows"] == round(1.5 * len(tables["customers"]))
+    out = {t: pd.read_parquet(storage.open_uri(e["output_uri"])) for t, e in m["tables"].items()}
+    assert_related(out, schema_of(tables, rels))
+    again = multitable_sample(model_uri=m["model_uri"], scale_factor=0.5, seed=3)
+    assert again["relationship_integrity"]["valid"]
+    assert again["tables"]["customers"]["rows"] == round(0.5 * len(tables["customers"]))
+
+
+def test_flow_rejects_bad_scale_factor(prefect_platform, tmp_path):
+    from flows.multitable import multitable
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"a": [1, 2]}).to_csv(path, index=False)
+    for bad in (0, -1.5):
+        raises("INVALID_REQUEST", "scale_factor", multitable, tables={"t": {"uri": str(path)}}, scale_factor=bad)
