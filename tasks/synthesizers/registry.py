@@ -2,33 +2,56 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
+
+import numpy as np
 
 from inferloop.errors import InferloopError, invalid_request
 from tasks.synthesizers.base import Synthesizer, coerce_bool, coerce_int
 
-ALGORITHMS: tuple[str, ...] = ("sdv", "ctgan", "ydata")
+ALGORITHMS: tuple[str, ...] = ("sdv", "ctgan", "tabular_argn", "ydata")
 SDV_MODELS: tuple[str, ...] = ("gaussian_copula", "ctgan", "copulagan", "tvae")
-MODEL_KEYS: tuple[str, ...] = (*(f"sdv:{m}" for m in SDV_MODELS), "ctgan")
+MODEL_KEYS: tuple[str, ...] = (*(f"sdv:{m}" for m in SDV_MODELS), "ctgan", "tabular_argn")
 DISTRIBUTIONS: tuple[str, ...] = ("norm", "beta", "truncnorm", "gamma", "uniform", "gaussian_kde")
 PAC = 10  # ctgan's discriminator sees samples in packs of 10: batch_size must be a multiple of it
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 300, "batch_size": 500, "embedding_dim": 128, "discriminator_steps": 1,
     "default_distribution": "beta", "enforce_min_max": True,
+    "max_epochs": 100, "max_training_time": 10.0, "model_size": "M", "value_protection": True,
+    "differential_privacy": None,
+    "generator_dim": [256, 256], "discriminator_dim": [256, 256], "pac": PAC,
 }
+# per-model defaults that differ from DEFAULTS (batch_size None: the engine picks it from the data)
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"tabular_argn": {"batch_size": None}}
 INT_LIMITS: dict[str, tuple[int, int]] = {
     "epochs": (1, 100_000), "batch_size": (1, 1_000_000), "embedding_dim": (1, 4096),
-    "discriminator_steps": (1, 100),
+    "discriminator_steps": (1, 100), "max_epochs": (1, 100_000), "pac": (1, 1000),
+}
+LAYER_LIMITS = (1, 8, 4096)  # generator_dim / discriminator_dim: 1..8 layers of 1..4096 units
+MAX_TRAINING_MINUTES = 14_400.0  # 10 days, the engine's own cap
+MODEL_SIZES: dict[str, str] = {"s": "S", "small": "S", "m": "M", "medium": "M", "l": "L", "large": "L"}
+# differential privacy (Opacus, in the engine): defaults are the engine's; (low, high, low is allowed)
+DP_DEFAULTS: dict[str, float] = {"max_epsilon": 10.0, "delta": 1e-5, "noise_multiplier": 1.5,
+                                 "max_grad_norm": 1.0}
+DP_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "max_epsilon": (0.0, 10_000.0, False), "delta": (0.0, 0.5, False),
+    "noise_multiplier": (0.0, 10_000.0, False), "max_grad_norm": (0.0, 10_000.0, False),
 }
 _GAN = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "enforce_min_max")
+_SDV_GAN = (*_GAN, "generator_dim", "discriminator_dim", "pac")  # SynthGen's documented CTGAN options
 MODEL_PARAMS: dict[str, tuple[str, ...]] = {
     "sdv:gaussian_copula": ("default_distribution", "enforce_min_max"),
-    "sdv:ctgan": _GAN,
-    "sdv:copulagan": (*_GAN, "default_distribution"),
+    "sdv:ctgan": _SDV_GAN,
+    "sdv:copulagan": (*_SDV_GAN, "default_distribution"),
     "sdv:tvae": ("epochs", "batch_size", "embedding_dim", "enforce_min_max"),
     "ctgan": _GAN,
+    "tabular_argn": ("max_epochs", "max_training_time", "batch_size", "model_size", "value_protection",
+                     "differential_privacy"),
 }
+ALIASES: dict[str, dict[str, str]] = {"tabular_argn": {"max_epochs": "epochs"}}  # the form's `epochs` field
 _PACKED = {"sdv:ctgan", "sdv:copulagan", "ctgan"}
 
 
@@ -44,8 +67,8 @@ def resolve(algorithm: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]
                              f"Valid options are: {', '.join(ALGORITHMS)}", "algorithm")
     if name == "ydata":
         raise InferloopError("ALGORITHM_ERROR", "Algorithm 'ydata' is not available yet on this server; "
-                             "use sdv or ctgan instead", "algorithm")
-    model_key = "ctgan" if name == "ctgan" else f"sdv:{_sdv_model(params.get('sdv_model'))}"
+                             "use sdv, ctgan or tabular_argn instead", "algorithm")
+    model_key = name if name in ("ctgan", "tabular_argn") else f"sdv:{_sdv_model(params.get('sdv_model'))}"
     clean = clean_params(model_key, params)
     if model_key.startswith("sdv:"):  # kept, so that resolve(algorithm, clean) gives the same model again
         clean = {"sdv_model": model_key.split(":", 1)[1], **clean}
@@ -58,19 +81,29 @@ def clean_params(model_key: str, params: dict[str, Any]) -> dict[str, Any]:
         raise InferloopError("INVALID_ALGORITHM", f"Unknown model '{model_key}'. "
                              f"Valid models are: {', '.join(MODEL_KEYS)}", "algorithm")
     clean = {}
+    defaults, aliases = {**DEFAULTS, **MODEL_DEFAULTS.get(model_key, {})}, ALIASES.get(model_key, {})
     for name in MODEL_PARAMS[model_key]:
         value = params.get(name)
-        missing = value is None or (isinstance(value, str) and not value.strip())
-        clean[name] = DEFAULTS[name] if missing else _coerce(name, value)
-    if model_key in _PACKED and clean["batch_size"] % PAC:
-        raise invalid_request(f"batch_size must be a multiple of {PAC} for {model_key} (its discriminator "
-                              f"reads samples in packs of {PAC}), got {clean['batch_size']}", "batch_size")
+        if _missing(value) and name in aliases:
+            name_used, value = aliases[name], params.get(aliases[name])
+        else:
+            name_used = name
+        clean[name] = defaults[name] if _missing(value) else _coerce(name, value, name_used)
+    pac = clean.get("pac", PAC)
+    if model_key in _PACKED and clean["batch_size"] % pac:
+        field = "pac" if "pac" in params and not _missing(params.get("pac")) else "batch_size"
+        raise invalid_request(f"batch_size must be a multiple of pac ({pac}) for {model_key} (its discriminator "
+                              f"reads samples in packs of {pac}), got {clean['batch_size']}", field)
     return clean
 
 
 def build(model_key: str, params: dict[str, Any]) -> Synthesizer:
     """Create the unfitted adapter for `model_key` (params are re-validated, so raw ones work too)."""
     clean = clean_params(model_key, params)
+    if model_key == "tabular_argn":
+        from tasks.synthesizers.tabular_argn import TabularARGNSynthesizer
+
+        return TabularARGNSynthesizer(model_key, clean)
     if model_key == "ctgan":
         from tasks.synthesizers.ctgan_lib import CTGANLibSynthesizer
 
@@ -80,18 +113,89 @@ def build(model_key: str, params: dict[str, Any]) -> Synthesizer:
     return SDVSynthesizer(model_key, clean)
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _missing(value: Any) -> bool:
+    """Whether a client left a parameter out (None or a blank form string)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _coerce(name: str, value: Any, field: str | None = None) -> Any:
     """Coerce one parameter value (possibly a form string) to its type, or raise INVALID_REQUEST."""
+    field = field or name
     if name in INT_LIMITS:
         low, high = INT_LIMITS[name]
-        return coerce_int(name, value, low, high)
-    if name == "enforce_min_max":
-        return coerce_bool(name, value)
+        return coerce_int(field, value, low, high)
+    if name in ("generator_dim", "discriminator_dim"):
+        return _layers(field, value)
+    if name in ("enforce_min_max", "value_protection"):
+        return coerce_bool(field, value)
+    if name == "max_training_time":
+        return coerce_float(field, value, 0.0, MAX_TRAINING_MINUTES, low_allowed=False)
+    if name == "model_size":
+        return _model_size(value)
+    if name == "differential_privacy":
+        return _differential_privacy(value)
     distribution = _text(value)
     if distribution not in DISTRIBUTIONS:
         raise invalid_request(f"default_distribution '{value}' is not supported. "
                               f"Valid options are: {', '.join(DISTRIBUTIONS)}", "default_distribution")
     return distribution
+
+
+def _layers(name: str, value: Any) -> list[int]:
+    """Hidden layer sizes: a list of 1..8 positive integers (e.g. [256, 256])."""
+    _, most, widest = LAYER_LIMITS
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= most:
+        raise invalid_request(f"{name} must be a list of 1 to {most} layer sizes, e.g. [256, 256]", name)
+    return [coerce_int(name, v, 1, widest) for v in value]
+
+
+def coerce_float(name: str, value: Any, low: float, high: float, low_allowed: bool = True) -> float:
+    """Return `value` as a finite float within [low, high] (or (low, high]) or raise INVALID_REQUEST."""
+    number: float | None = None
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number):
+        raise invalid_request(f"{name} must be a number, got {value!r}", name)
+    if number < low or (number == low and not low_allowed) or number > high:
+        bounds = f"{'>=' if low_allowed else '>'} {low:g} and <= {high:g}"
+        raise invalid_request(f"{name} must be {bounds}, got {number:g}", name)
+    return number
+
+
+def _model_size(value: Any) -> str:
+    """Normalise TabularARGN's model size: S, M or L (small / medium / large accepted)."""
+    size = MODEL_SIZES.get(_text(value))
+    if size is None:
+        raise invalid_request(f"model_size '{value}' is not supported. Valid options are: S, M, L",
+                              "model_size")
+    return size
+
+
+def _differential_privacy(value: Any) -> dict[str, float] | None:
+    """None (off), or the DP settings with the engine's defaults for the ones not given.
+
+    Accepts true/false (also as strings) or an object with max_epsilon, delta, noise_multiplier,
+    max_grad_norm.
+    """
+    if not isinstance(value, dict):
+        return dict(DP_DEFAULTS) if coerce_bool("differential_privacy", value) else None
+    unknown = sorted(str(k) for k in value if k not in DP_DEFAULTS)
+    if unknown:
+        raise invalid_request(f"differential_privacy has unknown setting(s) {', '.join(unknown)}. "
+                              f"Valid settings are: {', '.join(DP_DEFAULTS)}",
+                              f"differential_privacy.{unknown[0]}")
+    clean = {}
+    for key, default in DP_DEFAULTS.items():
+        low, high, low_allowed = DP_LIMITS[key]
+        given = value.get(key)
+        clean[key] = default if _missing(given) else coerce_float(f"differential_privacy.{key}", given, low,
+                                                                  high, low_allowed)
+    return clean
 
 
 def _sdv_model(value: Any) -> str:

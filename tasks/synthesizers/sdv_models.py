@@ -23,7 +23,8 @@ TABLE = "table"
 NATIVE_GROUPS = 16  # sample_remaining_columns costs ~0.1 s per distinct known row: beyond this, vectorise
 MATCH_ROUNDS = 8  # rounds of drawn rows searched for matches before the known values are written in
 MAX_MATCH_PAIRS = 50_000_000  # nearest-value matching above this many (known x drawn) pairs: first come
-_PASSED_AS_IS = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "default_distribution")
+_PASSED_AS_IS = ("epochs", "batch_size", "embedding_dim", "discriminator_steps", "default_distribution",
+                 "generator_dim", "discriminator_dim", "pac")
 
 
 class _ReportsEpochs:

@@ -91,7 +91,7 @@ def test_missing_file(api_no_prefect):
 def test_unknown_algorithm(api_no_prefect):
     err = assert_error(post(api_no_prefect, {"file": ("d.csv", csv_bytes())}, {"algorithm": "invalid"}),
                        400, "INVALID_ALGORITHM", "algorithm")
-    assert "sdv, ctgan, ydata" in err["message"]
+    assert "sdv, ctgan, tabular_argn, ydata" in err["message"]
 
 
 def test_ydata_not_available(api_no_prefect):

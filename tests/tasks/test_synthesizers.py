@@ -86,9 +86,10 @@ def fitted(table):
 
 
 def test_documented_names():
-    assert ALGORITHMS == ("sdv", "ctgan", "ydata")
+    assert ALGORITHMS == ("sdv", "ctgan", "tabular_argn", "ydata")
     assert SDV_MODELS == ("gaussian_copula", "ctgan", "copulagan", "tvae")
-    assert MODEL_KEYS == ("sdv:gaussian_copula", "sdv:ctgan", "sdv:copulagan", "sdv:tvae", "ctgan")
+    assert MODEL_KEYS == ("sdv:gaussian_copula", "sdv:ctgan", "sdv:copulagan", "sdv:tvae", "ctgan",
+                          "tabular_argn")
 
 
 @pytest.mark.parametrize(("algorithm", "params", "key"), [
@@ -148,7 +149,7 @@ def test_resolve_ignores_bad_values_of_params_that_do_not_apply():
 def test_unknown_algorithm():
     err = error_of(resolve, "x", {})
     assert (err.code, err.field) == ("INVALID_ALGORITHM", "algorithm")
-    assert err.message == "Algorithm 'x' is not supported. Valid options are: sdv, ctgan, ydata"
+    assert err.message == "Algorithm 'x' is not supported. Valid options are: sdv, ctgan, tabular_argn, ydata"
 
 
 def test_ydata_is_documented_but_not_available():
@@ -193,7 +194,7 @@ def test_bad_param_values(algorithm, params, field):
 def test_batch_size_must_be_a_multiple_of_pac(algorithm, params):
     err = error_of(resolve, algorithm, params)
     assert (err.code, err.field) == ("INVALID_REQUEST", "batch_size")
-    assert "multiple of 10" in err.message
+    assert "multiple of pac (10)" in err.message
 
 
 def test_tvae_has_no_pac():
