@@ -15,6 +15,11 @@ from api.routers import auth, download, generate, health, jobs, uploads, usage, 
 from api.routers import profile
 from api.routers import privacy
 from api.routers import validate
+from api.routers import constraints
+from api.routers import stream
+from api.routers import batch
+from api.routers import models, synthgen
+from api.routers import multitable
 from inferloop import __version__, db
 from inferloop.ratelimit import rate_headers
 from inferloop.settings import Settings, get_settings
@@ -34,6 +39,11 @@ def tabular_router() -> APIRouter:
     r.include_router(profile.router)
     r.include_router(privacy.router)
     r.include_router(validate.router)
+    r.include_router(constraints.router)
+    r.include_router(stream.router)
+    r.include_router(batch.router)
+    r.include_router(models.router)
+    r.include_router(multitable.router)
     return r
 
 
@@ -72,6 +82,7 @@ def create_app(settings: Settings | None = None, *, run_watcher: bool = True) ->
     app.include_router(health.router)
     for i, prefix in enumerate(TABULAR_PREFIXES):
         app.include_router(tabular_router(), prefix=prefix, include_in_schema=(i == 0))
+    app.include_router(synthgen.router)
     return app
 
 

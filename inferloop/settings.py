@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     allowed_roots: str = Field(default="", description="comma-separated local folders data paths may come from")
     quality_sample_rows: int = 20_000
     rate_limit_storage: str = Field(default="", description="limits storage URI (redis://...); empty: the DB")
+    # streaming generation (GET /stream/{model_id}): each stream runs one sampler process
+    stream_max_duration_seconds: float = Field(default=3600.0, description="longest stream; the default duration")
+    stream_batch_rows: int = Field(default=5000, ge=1, description="rows a stream's sampler generates at a time")
+    stream_max_concurrent: int = Field(default=4, ge=1, description="streams one API process serves at once")
+    stream_start_timeout_seconds: float = Field(default=120.0, description="time to load a model and start")
 
     # webhooks and job callbacks
     webhook_allow_private: bool = Field(default=False, description="allow webhook URLs on loopback/private hosts")

@@ -16,8 +16,10 @@ from api import dispatch
 from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error, get_job, read_manifest
-from api.routers.generate import start_generation
+from api.models_service import model_job_result
+from api.routers.generate import constraint_options, start_generation
 from inferloop import db
+from inferloop.constraint_specs import inline_or_stored_constraints
 from inferloop.errors import InferloopError
 from inferloop.estimates import estimate_seconds
 from inferloop.export_stream import FORMATS
@@ -40,6 +42,8 @@ class AsyncGenerateRequest(BaseModel):
     callback_url: str | None = None
     callback_secret: str | None = Field(None, description="signs deliveries to callback_url")
     parameters: dict[str, Any] = Field(default_factory=dict)
+    constraint_id: str | None = Field(None, description="a stored constraint set (POST /constraints)")
+    constraints: list[Any] | None = Field(None, description="inline constraints, as in POST /constraints")
 
 
 @router.post("/generate/async", status_code=202, summary="Start a generation job and return at once")
@@ -54,13 +58,16 @@ async def generate_async(body: AsyncGenerateRequest, principal: CurrentPrincipal
     if body.callback_url:
         check_webhook_url(body.callback_url, settings, "callback_url")
     model_key, params = resolve(body.algorithm, dict(body.parameters))
+    specs = await run_in_threadpool(inline_or_stored_constraints, body.constraints, body.constraint_id, owner)
     uri, fmt, known = await run_in_threadpool(resolve_data_url, body.data_url, owner, settings)
     await run_in_threadpool(check_generation, principal, settings, body.num_rows or known.get("rows") or 0)
     job_id = db.new_id("job")
     estimate = estimate_seconds(model_key, params, known.get("rows"), known.get("columns"), body.num_rows)
     await start_generation(job_id, owner, uri, fmt, body.algorithm, body.num_rows, body.seed, params,
                            body.format, sync=False, callback_url=body.callback_url,
-                           callback_secret=body.callback_secret, extra_options={"estimated_time": estimate})
+                           callback_secret=body.callback_secret, constraints=specs,
+                           extra_options={"estimated_time": estimate,
+                                          **constraint_options(body.constraint_id, specs)})
     return {"job_id": job_id, "status": "pending", "estimated_time": estimate,
             "status_url": f"/api/tabular/jobs/{job_id}"}
 
@@ -89,7 +96,14 @@ async def job_status(job_id: str, request: Request, owner: CurrentOwner, log_lim
         "cancel_requested": job.cancel_requested_at is not None,
         "logs": await dispatch.logs(fr.id, limit=max(1, min(log_limit, 1000))),
     }
-    if status == "completed" and job.kind != "generate":
+    if status == "completed" and job.kind == "multitable":
+        from api.routers.multitable import job_result
+
+        body["result"] = await run_in_threadpool(job_result, job)
+    elif status == "completed" and job.kind in ("train", "sample"):
+        body["model_id"] = job.model_id
+        body["result"] = await run_in_threadpool(model_job_result, job)
+    elif status == "completed" and job.kind != "generate":
         from api.sync_jobs import result_uri
         from inferloop import storage
 
@@ -99,6 +113,9 @@ async def job_status(job_id: str, request: Request, owner: CurrentOwner, log_lim
                                          job.options.get("format", "csv"))
         body["result"] = {"rows": result["metadata"]["generated_rows"], **result["metadata"],
                           "download_url": result["data_url"], "download_formats": result["download_formats"]}
+        manifest = await run_in_threadpool(read_manifest, job.flow_run_id) or {}
+        if (manifest.get("model_metadata") or {}).get("differential_privacy"):
+            body["result"]["differential_privacy"] = manifest["model_metadata"]["differential_privacy"]
     elif status in ("failed", "cancelled"):
         err = await run_in_threadpool(failure_error, job.flow_run_id, fr)
         body["error"] = {"code": "CANCELLED" if status == "cancelled" else err.code,
