@@ -24,7 +24,8 @@ from tasks.synthesizers import resolve
 router = APIRouter(tags=["generation"])
 
 ALGORITHM_PARAMS = ("sdv_model", "default_distribution", "enforce_min_max", "epochs", "batch_size",
-                    "embedding_dim", "discriminator_steps", "noise_dim", "layers_dim", "privacy_level")
+                    "embedding_dim", "discriminator_steps", "noise_dim", "layers_dim", "privacy_level",
+                    "max_epochs", "max_training_time", "model_size")
 
 
 def parse_int(value: str | None, field: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
@@ -100,6 +101,9 @@ async def generate(
     noise_dim: Annotated[str | None, Form()] = None,
     layers_dim: Annotated[str | None, Form()] = None,
     privacy_level: Annotated[str | None, Form()] = None,
+    max_epochs: Annotated[str | None, Form(description="tabular_argn")] = None,
+    max_training_time: Annotated[str | None, Form(description="tabular_argn: minutes")] = None,
+    model_size: Annotated[str | None, Form(description="tabular_argn: S, M or L")] = None,
 ):
     # 1. validate everything that does not need the file
     rows = parse_int(num_rows, "num_rows", 1, settings.max_rows)
@@ -111,7 +115,8 @@ async def generate(
     form_values = dict(sdv_model=sdv_model, default_distribution=default_distribution,
                        enforce_min_max=enforce_min_max, epochs=epochs, batch_size=batch_size,
                        embedding_dim=embedding_dim, discriminator_steps=discriminator_steps,
-                       noise_dim=noise_dim, layers_dim=layers_dim, privacy_level=privacy_level)
+                       noise_dim=noise_dim, layers_dim=layers_dim, privacy_level=privacy_level,
+                       max_epochs=max_epochs, max_training_time=max_training_time, model_size=model_size)
     params.update({k: v for k, v in form_values.items() if v is not None and str(v) != ""})
     _, clean = resolve(algorithm, params)
 

@@ -19,7 +19,8 @@ from inferloop import __version__, db, storage
 router = APIRouter(tags=["health"])
 
 # algorithm -> modules whose import proves it can run on this host's workers
-ALGORITHM_MODULES = {"sdv": "sdv.single_table", "ctgan": "ctgan", "ydata": "ydata_synthetic"}
+ALGORITHM_MODULES = {"sdv": "sdv.single_table", "ctgan": "ctgan", "tabular_argn": "mostlyai.engine",
+                     "ydata": "ydata_synthetic"}
 _algo_cache: dict = {"at": 0.0, "value": []}
 
 
