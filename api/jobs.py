@@ -19,6 +19,20 @@ def get_job(job_id: str, owner: str) -> db.Job:
     return job
 
 
+def link_run(job_id: str, flow_run_id: str) -> None:
+    """Record the flow run that does a job's work."""
+    with db.session_scope() as s:
+        s.get(db.Job, job_id).flow_run_id = flow_run_id
+
+
+def forget_job(job_id: str) -> None:
+    """Remove a job whose flow run could not be created."""
+    with db.session_scope() as s:
+        job = s.get(db.Job, job_id)
+        if job is not None:
+            s.delete(job)
+
+
 def manifest_uri(flow_run_id: str) -> str:
     return f"{storage.run_dir(flow_run_id)}/manifest.json"
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
-from api.jobs import failure_error, read_manifest
+from api.jobs import failure_error, forget_job, link_run, read_manifest
 from inferloop import db, registry, storage
 from inferloop.auth import Principal
 from inferloop.errors import InferloopError
@@ -79,7 +79,7 @@ async def start_training(principal: Principal, settings: Settings, req: Training
     except Exception:
         await run_in_threadpool(_remove_records, model_id)
         raise
-    await run_in_threadpool(_link_run, job_id, str(fr.id))
+    await run_in_threadpool(link_run, job_id, str(fr.id))
     return model, job_id
 
 
@@ -111,9 +111,9 @@ async def start_sampling(principal: Principal, settings: Settings, model: db.Mod
             "conditions": conditions or None, "model_id": model.id},
             tags=["api", "sample", f"job:{job_id}", f"model:{model.id}"])
     except Exception:
-        await run_in_threadpool(_delete_job, job_id)
+        await run_in_threadpool(forget_job, job_id)
         raise
-    await run_in_threadpool(_link_run, job_id, str(fr.id))
+    await run_in_threadpool(link_run, job_id, str(fr.id))
     await run_in_threadpool(registry.touch, model.id)
     return job_id, fr
 
@@ -234,16 +234,6 @@ def _add(*rows) -> None:
         s.add_all(rows)
 
 
-def _link_run(job_id: str, flow_run_id: str) -> None:
-    with db.session_scope() as s:
-        s.get(db.Job, job_id).flow_run_id = flow_run_id
-
-
-def _delete_job(job_id: str) -> None:
-    with db.session_scope() as s:
-        job = s.get(db.Job, job_id)
-        if job is not None:
-            s.delete(job)
 
 
 def _remove_records(model_id: str) -> None:

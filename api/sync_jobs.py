@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
-from api.jobs import failure_error, get_job
+from api.jobs import failure_error, get_job, link_run
 from inferloop import db, storage
 from inferloop.errors import InferloopError
 from inferloop.settings import Settings
@@ -22,10 +22,6 @@ def _record(job_id: str, kind: str, owner: str, options: dict) -> None:
     with db.session_scope() as s:
         s.add(db.Job(id=job_id, kind=kind, owner=owner, options=options))
 
-
-def _link(job_id: str, flow_run_id: str) -> None:
-    with db.session_scope() as s:
-        s.get(db.Job, job_id).flow_run_id = flow_run_id
 
 
 def result_uri(flow_run_id: str, name: str = "result.json") -> str:
@@ -37,7 +33,7 @@ async def run_and_wait(job_id: str, kind: str, flow_name: str, owner: str, param
     """Run `flow_name` for this request; returns (flow_run_id, result)."""
     await run_in_threadpool(_record, job_id, kind, owner, {"parameters": parameters})
     fr = await dispatch.submit(flow_name, parameters, tags=["api", "sync", f"job:{job_id}"])
-    await run_in_threadpool(_link, job_id, str(fr.id))
+    await run_in_threadpool(link_run, job_id, str(fr.id))
     fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
     status = dispatch.public_status(fr)
     if status == "completed":

@@ -17,7 +17,7 @@ from api import dispatch
 from api.batches import child_runs, get_batch, link_children
 from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
-from api.jobs import failure_error, get_job, read_manifest
+from api.jobs import failure_error, get_job, link_run, read_manifest
 from inferloop import db
 from inferloop.batch_spec import batch_status, check_files, check_output_format, run_options
 from inferloop.errors import InferloopError
@@ -74,7 +74,7 @@ async def start_batch(body: BatchRequest, principal: CurrentPrincipal, settings:
     except Exception:
         await run_in_threadpool(_forget, batch_id)
         raise
-    await run_in_threadpool(_link_run, batch_id, str(fr.id))
+    await run_in_threadpool(link_run, batch_id, str(fr.id))
     return {"batch_id": batch_id, "status": "processing", "total_files": len(files), "completed": 0,
             "failed": 0, "status_url": f"/api/tabular/batch/{batch_id}"}
 
@@ -155,10 +155,6 @@ def _record(batch_id: str, owner: str, files: list[dict], options: dict) -> None
         s.add(db.Job(id=batch_id, kind="batch", owner=owner, algorithm=options["algorithm"],
                      options={"format": options["output_format"], "batch_id": batch_id}))
 
-
-def _link_run(batch_id: str, flow_run_id: str) -> None:
-    with db.session_scope() as s:
-        s.get(db.Job, batch_id).flow_run_id = flow_run_id
 
 
 def _forget(batch_id: str) -> None:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
 from api.deps import CurrentPrincipal, SettingsDep
-from api.jobs import completed_generation, failure_error
+from api.jobs import completed_generation, failure_error, forget_job, link_run
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.constraint_specs import check_columns_exist, constraints_for, load_constraint_file
@@ -170,9 +170,9 @@ async def start_generation(job_id: str, owner: str, uri: str, fmt: str | None, a
         fr = await dispatch.submit("generate", flow_params,
                                    tags=["api", "sync" if sync else "async", f"job:{job_id}"])
     except Exception:
-        await run_in_threadpool(_forget_job, job_id)
+        await run_in_threadpool(forget_job, job_id)
         raise
-    await run_in_threadpool(_link_run, job_id, str(fr.id))
+    await run_in_threadpool(link_run, job_id, str(fr.id))
     return fr
 
 
@@ -183,13 +183,3 @@ def _record_job(job_id: str, owner: str, algorithm: str, uri: str, options: dict
                      options=options, callback_url=callback_url, callback_secret=callback_secret))
 
 
-def _link_run(job_id: str, flow_run_id: str) -> None:
-    with db.session_scope() as s:
-        s.get(db.Job, job_id).flow_run_id = flow_run_id
-
-
-def _forget_job(job_id: str) -> None:
-    with db.session_scope() as s:
-        job = s.get(db.Job, job_id)
-        if job is not None:
-            s.delete(job)

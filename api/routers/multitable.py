@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from api import dispatch
 from api.data_urls import resolve_data_url
 from api.deps import CurrentPrincipal, SettingsDep
-from api.jobs import failure_error, read_manifest
+from api.jobs import failure_error, link_run, read_manifest
 from api.uploads import store_upload
 from inferloop import db, registry, storage
 from inferloop.errors import InferloopError, invalid_request
@@ -237,7 +237,7 @@ async def _start(job_id: str, owner: str, flow_name: str, parameters: dict, algo
     except Exception:
         await run_in_threadpool(_forget, job_id, model_id if flow_name == "multitable" else None)
         raise
-    await run_in_threadpool(_link_run, job_id, str(fr.id))
+    await run_in_threadpool(link_run, job_id, str(fr.id))
     return fr
 
 
@@ -323,10 +323,6 @@ def _record_job(job_id: str, owner: str, algorithm: str, model_id: str | None, o
         s.add(db.Job(id=job_id, kind="multitable", owner=owner, algorithm=algorithm, model_id=model_id,
                      options=options))
 
-
-def _link_run(job_id: str, flow_run_id: str) -> None:
-    with db.session_scope() as s:
-        s.get(db.Job, job_id).flow_run_id = flow_run_id
 
 
 def _job(job_id: str) -> db.Job:

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
-from pandas.tseries.api import guess_datetime_format
 
+from inferloop.conditions import datetime_format_of
 from inferloop.errors import InferloopError
 from tasks.synthesizers.base import Progress, Synthesizer
 
@@ -301,18 +301,12 @@ def _is_boolean(values: pd.Series) -> bool:
 
 
 def date_format(values: pd.Series) -> str | None:
-    """The strftime format every non-null string of the column follows, if there is one."""
-    present = values.dropna()
-    if values.dtype != object or not len(present) or not all(isinstance(v, str) for v in present):
-        return None
-    first = present.iloc[0].strip()
-    if first.isdigit():  # codes such as zip or years-as-ids, not dates
-        return None
-    fmt = guess_datetime_format(first)
+    """The strftime format a text column of dates follows and is written back in exactly, if there is one."""
+    fmt = datetime_format_of(values) if values.dtype == object else None
     if fmt is None:
         return None
-    parsed = pd.to_datetime(present, format=fmt, errors="coerce")
-    return fmt if parsed.notna().all() and (parsed.dt.strftime(fmt) == present).all() else None
+    present = values.dropna()
+    return fmt if (pd.to_datetime(present, format=fmt).dt.strftime(fmt) == present).all() else None
 
 
 def _is_null(value: Any) -> bool:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from inferloop import db, storage
-from tests.api.jobs_helpers import H, upload, wait_for
+from tests.api.jobs_helpers import H, upload
 from tests.support import OTHER_KEY
 from tests.tabular_data import customers
 
