@@ -1,3 +1,36 @@
-"""Inferloop: a self-hosted synthetic data platform built on Prefect flows."""
+"""Inferloop: a self-hosted synthetic data platform built on Prefect flows.
+
+`from inferloop import TabularClient` loads the client (and httpx) on first use only, so importing
+`inferloop` for anything else stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# names importable from `inferloop`, loaded from `inferloop.client` when first asked for
+_CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "AuthenticationError",
+                   "PermissionDeniedError", "NotFoundError", "ValidationError", "InvalidFileError",
+                   "AlgorithmError", "ConstraintViolationError", "ConflictError", "RateLimitError", "ServerError",
+                   "APITimeoutError", "APIConnectionError", "JobFailedError", "JobCancelledError")
+
+__all__ = ["__version__", *_CLIENT_EXPORTS]
+
+if TYPE_CHECKING:
+    from inferloop.client import *  # noqa: F403
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_EXPORTS:
+        from inferloop import client
+
+        value = getattr(client, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'inferloop' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_CLIENT_EXPORTS})

@@ -1,4 +1,8 @@
-"""`inferloop-tabular`: the command line of the platform."""
+"""`inferloop-tabular`: the command line of the platform.
+
+Server side: serve, keys. Client side (through `inferloop.client.TabularClient`): generate, profile, validate,
+privacy, download, usage, models, jobs, config. Exit codes are listed in `inferloop.cli_common`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Inferloop synthetic data platform", no_args_is_help=True, add_completion=False)
+EPILOG = ("Exit codes: 0 ok, 1 request refused (4xx), 2 bad command line, 3 authentication, 4 not found, "
+          "5 rate limited, 6 server error/timeout/unreachable, 7 job failed or cancelled.")
+app = typer.Typer(help="Inferloop synthetic data platform", no_args_is_help=True, add_completion=False,
+                  epilog=EPILOG)
 
 
 @app.callback()
@@ -163,31 +170,13 @@ def config_get(key: str) -> None:
     typer.echo(value)
 
 
-@app.command()
-def usage(period: Annotated[str, typer.Option(help="24h, 7d or 30d")] = "7d",
-          timezone: Annotated[str, typer.Option(help="IANA timezone for days")] = "UTC",
-          api_key: Annotated[str | None, typer.Option(help="default: INFERLOOP_API_KEY or config")] = None,
-          url: Annotated[str | None, typer.Option(help="default: INFERLOOP_API_URL or config")] = None,
-          json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Your usage and remaining limits, from the API."""
-    import httpx
+from inferloop import cli_data  # noqa: E402  (API commands: generate, profile, validate, privacy, download, usage)
+from inferloop.cli_jobs import jobs_app  # noqa: E402
+from inferloop.cli_models import models_app  # noqa: E402
 
-    from inferloop import client_config
-
-    key = client_config.api_key(api_key)
-    if not key:
-        typer.echo("error: no API key (use --api-key, INFERLOOP_API_KEY or `config set api.key`)", err=True)
-        raise typer.Exit(2)
-    r = httpx.get(f"{client_config.api_url(url)}/api/tabular/usage", params={"period": period, "timezone": timezone},
-                  headers={"X-API-Key": key}, timeout=60)
-    if r.status_code != 200:
-        err = r.json().get("error", {}) if r.headers.get("content-type", "").startswith("application/json") else {}
-        typer.echo(f"error: {err.get('code', r.status_code)}: {err.get('message', r.text)}", err=True)
-        raise typer.Exit(1)
-    body = r.json()
-    u = body["usage"]
-    _emit(body, json_out, f"{body['period']}: {u['total_generations']} generations, "
-                          f"{u['total_rows_generated']} rows, {u['total_compute_hours']} compute hours")
+cli_data.register(app)
+app.add_typer(models_app, name="models")
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

@@ -54,4 +54,4 @@ def test_usage_command_reads_key_from_config(api_no_prefect, tmp_path, monkeypat
     assert json.loads(r.output)["period"] == "24h"
     monkeypatch.setenv("INFERLOOP_API_KEY", "il_wrong")
     r = runner.invoke(app, ["usage"])
-    assert r.exit_code == 1 and "UNAUTHORIZED" in r.output
+    assert r.exit_code == 3 and "UNAUTHORIZED" in r.output  # 3: authentication (inferloop/cli_common.py)
