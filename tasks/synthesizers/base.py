@@ -88,6 +88,14 @@ def coerce_seed(seed: Any) -> int | None:
     return coerce_int("seed", seed, low=0, high=MAX_SEED)
 
 
+def batch_size_for(rows: int, requested: int, pac: int = 1) -> int:
+    """The batch size to train with: at most the table (a multiple of pac), never more than requested.
+
+    A larger batch than the table only repeats rows within each step: the same epochs, several times slower.
+    """
+    return min(requested, max(pac, rows // pac * pac))
+
+
 def cuda_available() -> bool:
     """Whether torch sees a CUDA device."""
     import torch

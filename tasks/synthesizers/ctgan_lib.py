@@ -14,7 +14,7 @@ from rdt import HyperTransformer
 from rdt.transformers import FloatFormatter, UnixTimestampEncoder
 
 from inferloop.conditions import datetime_format_of
-from tasks.synthesizers.base import Progress, Synthesizer
+from tasks.synthesizers.base import Progress, Synthesizer, batch_size_for
 
 
 class EpochReporting:
@@ -179,7 +179,8 @@ class CTGANLibSynthesizer(Synthesizer):
         """Encode the table and train CTGAN on it, reporting every epoch."""
         codec = TableCodec(data, self.params["enforce_min_max"])
         encoded = codec.encode(data)
-        model = ReportingCTGAN(epochs=self.params["epochs"], batch_size=self.params["batch_size"],
+        model = ReportingCTGAN(epochs=self.params["epochs"],
+                               batch_size=batch_size_for(len(encoded), self.params["batch_size"], 10),
                                embedding_dim=self.params["embedding_dim"],
                                discriminator_steps=self.params["discriminator_steps"],
                                enable_gpu=self.device == "cuda", verbose=False)

@@ -16,7 +16,7 @@ from sdv.single_table import (
 )
 
 from inferloop.conditions import as_numbers, value_key
-from tasks.synthesizers.base import MAX_SEED, Progress, Synthesizer
+from tasks.synthesizers.base import MAX_SEED, Progress, Synthesizer, batch_size_for
 from tasks.synthesizers.ctgan_lib import REPORTING_CLASSES, EpochReporting, epoch_reports
 
 TABLE = "table"
@@ -94,7 +94,7 @@ class SDVSynthesizer(Synthesizer):
             warnings.filterwarnings("ignore", message=".*saving the metadata.*")
             warnings.filterwarnings("ignore", category=FutureWarning)
             metadata = Metadata.detect_from_dataframes(data={TABLE: data})
-            synth = SDV_CLASSES[self.model_key](metadata, **self._sdv_kwargs())
+            synth = SDV_CLASSES[self.model_key](metadata, **self._sdv_kwargs(len(data)))
             if self._constraint_specs:
                 from tasks.constraints import sdv_constraints
 
@@ -235,9 +235,12 @@ class SDVSynthesizer(Synthesizer):
         """SDV's metadata dict for the modelled columns (it holds real value ranges: treat as data)."""
         return self._synth.get_metadata().to_dict()
 
-    def _sdv_kwargs(self) -> dict[str, Any]:
-        """Constructor arguments for the SDV class from the clean params."""
+    def _sdv_kwargs(self, rows: int) -> dict[str, Any]:
+        """Constructor arguments for the SDV class from the clean params (batch size capped by the table)."""
         kwargs = {k: v for k, v in self.params.items() if k in _PASSED_AS_IS}
+        if "batch_size" in kwargs:
+            kwargs["batch_size"] = batch_size_for(rows, kwargs["batch_size"], kwargs.get("pac", 10)
+                                                  if self.model_key != "sdv:tvae" else 1)
         kwargs["enforce_min_max_values"] = self.params["enforce_min_max"]
         if self.neural:
             kwargs.update(enable_gpu=self.device == "cuda", verbose=False)
