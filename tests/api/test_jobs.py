@@ -130,7 +130,7 @@ def test_flow_process_killed_mid_training_then_retried(api):
 
     up = upload(api, 200)
     job_id = submit(api, up["data_url"], num_rows=50,
-                    parameters={"sdv_model": "ctgan", "epochs": 400, "batch_size": 100}).json()["job_id"]
+                    parameters={"sdv_model": "ctgan", "epochs": 150, "batch_size": 100}).json()["job_id"]
     wait_for_progress(api, job_id, 11)
     pid = flow_run_process(flow_run_id(job_id))
     assert pid, "flow-run process not found"
@@ -146,7 +146,7 @@ def test_flow_process_killed_mid_training_then_retried(api):
         async with get_client() as client:
             await client.set_flow_run_state(flow_run_id(job_id), Scheduled(), force=True)
     asyncio.run(retry())
-    done = wait_for(api, job_id, {"completed", "failed"}, timeout=300)
+    done = wait_for(api, job_id, {"completed", "failed"}, timeout=600)
     assert done["status"] == "completed" and done["result"]["rows"] == 50
     assert len(pd.read_csv(io.BytesIO(download(api, job_id).content))) == 50
 
