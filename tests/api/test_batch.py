@@ -147,7 +147,7 @@ def test_batch_with_an_unreadable_file(api, s3_bucket):
     assert sorted(c.state.type.value for c in children) == ["COMPLETED", "COMPLETED", "FAILED"]
 
 
-def final_status(job_id: str, timeout: float = 120) -> str:
+def final_status(job_id: str, timeout: float = 300) -> str:
     """The job's final status once the watcher has recorded it."""
     end = time.monotonic() + timeout
     while True:
@@ -176,7 +176,7 @@ def test_batch_process_killed(api, s3_bucket):
 
     # the watcher ends the child the dead batch run left Running, and reports it
     assert final_status(body["files"][0]["job_id"]) == "failed"
-    done = wait_until_done(api, batch_id, timeout=60)
+    done = wait_until_done(api, batch_id, timeout=300)
     assert done["status"] == "failed" and done["error"]["code"] == "GENERATION_FAILED", done
     assert (done["completed"], done["failed"]) == (0, 2)
     one, two = done["files"]
@@ -194,7 +194,7 @@ def test_cancel_a_running_batch(api, s3_bucket):
         time.sleep(0.3)
     r = httpx.post(f"{api}/api/tabular/jobs/{batch_id}/cancel", headers=H, timeout=60)
     assert r.status_code == 202, r.text
-    done = wait_until_done(api, batch_id, timeout=120)
+    done = wait_until_done(api, batch_id, timeout=300)
     assert done["status"] == "cancelled" and done["error"]["code"] == "CANCELLED", done
     assert done["files"][0]["status"] == "cancelled" and done["files"][0]["error"]["code"] == "CANCELLED"
     assert final_status(done["files"][0]["job_id"]) == "cancelled"
