@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, LogSort
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelling
+from prefect.states import Cancelled, Cancelling
 
 from inferloop.errors import InferloopError
 from inferloop.settings import get_settings
@@ -117,8 +117,12 @@ async def cancel(fr: FlowRun) -> str | None:
         return None
     if fr.state.type == StateType.CANCELLING:
         return fr.state.name
+    # a scheduled run has no process yet: nothing for a worker to stop, so it ends Cancelled at once (a worker
+    # picking it up meanwhile is refused by Prefect: a final state is not left)
+    new_state = (Cancelled(message="cancelled through the API") if fr.state.type == StateType.SCHEDULED
+                 else Cancelling(message="cancelled through the API"))
     async with get_client() as client:
-        res = await client.set_flow_run_state(fr.id, Cancelling(message="cancelled through the API"))
+        res = await client.set_flow_run_state(fr.id, new_state)
     if res.status == SetStateStatus.ACCEPT or (res.state is not None and res.state.type in (
             StateType.CANCELLING, StateType.CANCELLED)):
         return res.state.name if res.state else "Cancelling"
