@@ -48,14 +48,7 @@ def _sample(out: str, model_uri: str, num_rows: int, seed: int | None, condition
     progress.set(10, f"loaded {model.model_key}", force=True)
 
     t = time.perf_counter()
-    if conditions:
-        from inferloop.conditions import check_conditions, parse_conditions
-
-        parsed = parse_conditions(conditions)
-        check_conditions(parsed, model.training_metadata.get("columns", {}))
-        synthetic = sample_rows(model, int(num_rows), seed, conditions=parsed)
-    else:
-        synthetic = sample_rows(model, int(num_rows), seed)
+    synthetic = sample_rows(model, int(num_rows), seed, conditions=conditions or None)  # parsed and checked there
     timings["sample"] = time.perf_counter() - t
     progress.set(85, f"sampled {len(synthetic)} rows", force=True)
 

@@ -49,8 +49,8 @@ def _train(out: str, data: str, algorithm: str, parameters: dict, seed: int | No
     progress.set(5, f"loaded {len(real)} rows", force=True)
 
     t = time.perf_counter()
-    fit_kwargs = {"constraints": constraints} if constraints else {}
-    model = fit_model(real, model_key, params, seed, progress=progress.span(5, 85), **fit_kwargs)
+    model = fit_model(real, model_key, params, seed, progress=progress.span(5, 85),
+                      constraints=constraints or None)
     timings["train"] = time.perf_counter() - t
     progress.set(85, "trained", force=True)
 
