@@ -1,8 +1,19 @@
-"""The tabular API's error envelope: {"error": {code, message, field?, request_id}}."""
+"""Error envelopes. Each documented API keeps its own (spec README): one renderer per API, chosen by route.
+
+- tabular / SynthGen: {"error": {code, message, field?, request_id}}
+- image (image-api.md): {"error": {code, message, details: {parameter, value?, constraint?}, request_id}}
+- context (context-api.md): {"detail", "error_code", "status_code", "field"?, "request_id"}
+- etl (etl-api.md): {"error": {code, message, details: [{field, error}], request_id}}
+
+Routers raise `InferloopError` with the platform's codes (or their own API's); the renderer of the API the
+route belongs to maps the platform codes onto that document's codes. A route's API is that of its endpoint's
+module (MODULE_STYLES); an unknown path under /api/v1 answers in the ETL document's generic shape.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,13 +28,78 @@ _HTTP_CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 40
                405: "INVALID_REQUEST", 409: "CONFLICT", 413: "INVALID_FILE", 415: "UNSUPPORTED_FORMAT",
                422: "INVALID_REQUEST", 429: "RATE_LIMITED", 504: "TIMEOUT"}
 
+_BAD_INPUT = ("INVALID_REQUEST", "INVALID_FILE", "UNSUPPORTED_FORMAT", "INVALID_ALGORITHM", "CONSTRAINT_VIOLATION")
+
+# platform code -> the code each document names for it (codes not listed pass through unchanged)
+IMAGE_CODES = {**{c: "INVALID_PARAMETERS" for c in _BAD_INPUT}, "GENERATION_FAILED": "INTERNAL_ERROR"}
+CONTEXT_CODES = {**{c: "VALIDATION_ERROR" for c in _BAD_INPUT}, "GENERATION_FAILED": "INTERNAL_ERROR"}
+ETL_CODES = {**{c: "VALIDATION_ERROR" for c in _BAD_INPUT}, "UNAUTHORIZED": "AUTHENTICATION_REQUIRED",
+             "FORBIDDEN": "PERMISSION_DENIED", "NOT_FOUND": "RESOURCE_NOT_FOUND",
+             "RATE_LIMITED": "RATE_LIMIT_EXCEEDED", "GENERATION_FAILED": "INTERNAL_ERROR"}
+
+
+def _tabular(err: InferloopError, rid: str) -> dict:
+    return {"error": {**err.to_dict(), "request_id": rid}}
+
+
+def _image(err: InferloopError, rid: str) -> dict:
+    extra = dict(err.extra)
+    details = extra.pop("details", None)
+    if details is None:
+        details = {"parameter": err.field} if err.field else {}
+    return {"error": {"code": IMAGE_CODES.get(err.code, err.code), "message": err.message, "details": details,
+                      **extra, "request_id": rid}}
+
+
+def _context(err: InferloopError, rid: str) -> dict:
+    body = {"detail": err.message, "error_code": CONTEXT_CODES.get(err.code, err.code), "status_code": err.status}
+    if err.field:
+        body["field"] = err.field
+    return {**body, **err.extra, "request_id": rid}
+
+
+def _etl(err: InferloopError, rid: str) -> dict:
+    extra = dict(err.extra)
+    details = extra.pop("details", None)
+    if details is None:
+        details = [{"field": err.field, "error": err.message}] if err.field else []
+    return {"error": {"code": ETL_CODES.get(err.code, err.code), "message": err.message, "details": details,
+                      **extra, "request_id": rid}}
+
+
+RENDERERS: dict[str, Callable[[InferloopError, str], dict]] = {
+    "tabular": _tabular, "image": _image, "context": _context, "etl": _etl}
+
+# router module (prefix of its dotted name) -> the API whose envelope its routes answer in
+MODULE_STYLES: dict[str, str] = {"api.routers.image": "image", "api.routers.context": "context",
+                                 "api.routers.v1_jobs": "context", "api.routers.etl": "etl"}
+V1_PREFIX = "/api/v1"
+
+
+def style_of_module(module: str) -> str | None:
+    for prefix, style in MODULE_STYLES.items():
+        if module == prefix or module.startswith(prefix + "_") or module.startswith(prefix + "."):
+            return style
+    return None
+
+
+def style_for(request: Request) -> str:
+    """The API of the route that answers this request (its endpoint's module), else by path."""
+    endpoint = request.scope.get("endpoint")
+    style = style_of_module(getattr(endpoint, "__module__", "") or "") if endpoint is not None else None
+    if style:
+        return style
+    if request.url.path.startswith(V1_PREFIX + "/") or request.url.path == V1_PREFIX:
+        return "etl"
+    return "tabular"
+
 
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "")
 
 
 def envelope(request: Request, err: InferloopError, headers: dict | None = None) -> JSONResponse:
-    body = {"error": {**err.to_dict(), "request_id": request_id(request)}}
+    body = RENDERERS[style_for(request)](err, request_id(request))
     return JSONResponse(body, status_code=err.status, headers=headers)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import Request
 from prefect.client.schemas.objects import FlowRun
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from inferloop import db, storage
 from inferloop.errors import InferloopError, not_found
@@ -31,6 +35,14 @@ def forget_job(job_id: str) -> None:
         job = s.get(db.Job, job_id)
         if job is not None:
             s.delete(job)
+
+
+def mark_cancel_requested(job_id: str) -> None:
+    """Store a cancel request (the watcher applies it once a starting run can be cancelled)."""
+    with db.session_scope() as s:
+        job = s.get(db.Job, job_id)
+        if job is not None and job.cancel_requested_at is None:
+            job.cancel_requested_at = db.utcnow()
 
 
 def manifest_uri(flow_run_id: str) -> str:
@@ -82,3 +94,60 @@ def failure_error(flow_run_id: str, fr: FlowRun) -> InferloopError:
     state = fr.state
     msg = (state.message if state and state.message else "the generation run ended without a result")
     return InferloopError("GENERATION_FAILED", f"{state.name if state else 'Failed'}: {msg}", status=500)
+
+
+FINAL_STATUSES = ("completed", "failed", "cancelled")
+LIVE_STATUSES = ("pending", "running")
+
+
+@dataclass
+class ListedJob:
+    job: db.Job
+    status: str                 # public status: pending, running, completed, failed, cancelled
+    run: FlowRun | None         # the flow run, read only for jobs not yet recorded final
+
+
+def _owned(owner: str, kinds: list[str]):
+    return select(db.Job).where(db.Job.owner == owner, db.Job.kind.in_(kinds))
+
+
+def _page_rows(owner: str, kinds: list[str], final: str | None, offset: int, limit: int) -> tuple[list[db.Job], int]:
+    q = _owned(owner, kinds)
+    if final:
+        q = q.where(db.Job.final_status == final)
+    with db.session_scope() as s:
+        total = s.scalar(select(func.count()).select_from(q.subquery()))
+        rows = list(s.scalars(q.order_by(db.Job.created_at.desc(), db.Job.id).offset(offset).limit(limit)))
+    return rows, int(total or 0)
+
+
+def _unfinished_rows(owner: str, kinds: list[str]) -> list[db.Job]:
+    with db.session_scope() as s:
+        return list(s.scalars(_owned(owner, kinds).where(db.Job.final_status.is_(None))
+                              .order_by(db.Job.created_at.desc(), db.Job.id)))
+
+
+async def _with_status(rows: list[db.Job]) -> list[ListedJob]:
+    """Final status from the store; the others from Prefect in one call for the whole page."""
+    from api import dispatch
+
+    live = [j.flow_run_id for j in rows if j.final_status is None and j.flow_run_id]
+    runs = await dispatch.read_many(live)
+    out = []
+    for j in rows:
+        fr = runs.get(j.flow_run_id) if j.flow_run_id else None
+        status = j.final_status or (dispatch.public_status(fr) if fr else "pending")
+        out.append(ListedJob(j, status, fr))
+    return out
+
+
+async def list_jobs(owner: str, kinds: list[str], status: str | None, offset: int,
+                    limit: int) -> tuple[list[ListedJob], int]:
+    """The owner's jobs of these kinds, newest first: (page, total). One store query and at most one Prefect
+    call per page; a live-status filter (pending/running) reads the owner's unfinished runs in one call."""
+    if status in LIVE_STATUSES:
+        rows = await run_in_threadpool(_unfinished_rows, owner, kinds)
+        matching = [x for x in await _with_status(rows) if x.status == status]
+        return matching[offset:offset + limit], len(matching)
+    rows, total = await run_in_threadpool(_page_rows, owner, kinds, status, offset, limit)
+    return await _with_status(rows), total

@@ -1,4 +1,4 @@
-"""The FastAPI facade: routers under /api/tabular (and /api/tabular/v1), request ids, the error envelope."""
+"""The FastAPI facade: /api/tabular (and /api/tabular/v1), /api/synthgen, /api/v1; request ids, error envelopes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 
 from api.errors import install_error_handlers
+from api.v1 import V1_PREFIX, v1_router
 from api import watcher
 from api.routers import auth, download, generate, health, jobs, uploads, usage, webhooks
 from api.routers import profile
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, run_watcher: bool = True) ->
     for i, prefix in enumerate(TABULAR_PREFIXES):
         app.include_router(tabular_router(), prefix=prefix, include_in_schema=(i == 0))
     app.include_router(synthgen.router)
+    app.include_router(v1_router(), prefix=V1_PREFIX)
     return app
 
 

@@ -13,7 +13,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
+from api import dispatch, job_kinds
 from api.batches import follow_batch
 from api.jobs import failure_error, read_manifest
 from api.models_service import finalize_model
@@ -28,6 +28,9 @@ EVENT_BY_STATUS = {("generate", "completed"): "generation.completed", ("sample",
 
 def event_for(kind: str, status: str) -> str | None:
     """The webhook event of a job's final state; None when there is none (a completed profile, ...)."""
+    registered = job_kinds.get(kind)
+    if registered.events:
+        return registered.events.get(status)
     if status == "failed":
         return "job.failed"
     if status == "cancelled":
@@ -37,6 +40,9 @@ def event_for(kind: str, status: str) -> str | None:
 
 def event_data(job: db.Job, fr: FlowRun, status: str, base_url: str) -> dict:
     """The documented webhook `data` for a job's final state."""
+    registered = job_kinds.get(job.kind)
+    if registered.event_data is not None:
+        return registered.event_data(job, fr, status, base_url)
     data: dict = {"job_id": job.id, "generation_id": job.id, "algorithm": job.algorithm, "status": status}
     if job.model_id:
         data["model_id"] = job.model_id

@@ -14,7 +14,11 @@ __version__ = "0.1.0"
 _CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "AuthenticationError",
                    "PermissionDeniedError", "NotFoundError", "ValidationError", "InvalidFileError",
                    "AlgorithmError", "ConstraintViolationError", "ConflictError", "RateLimitError", "ServerError",
-                   "APITimeoutError", "APIConnectionError", "JobFailedError", "JobCancelledError")
+                   "APITimeoutError", "APIConnectionError", "JobFailedError", "JobCancelledError",
+                   # image (issue 13)
+                   # context (issue 14)
+                   # etl (issue 15)
+                   )
 
 __all__ = ["__version__", *_CLIENT_EXPORTS]
 

@@ -178,6 +178,12 @@ cli_data.register(app)
 app.add_typer(models_app, name="models")
 app.add_typer(jobs_app, name="jobs")
 
+# --- image (issue 13): app.add_typer(image_app, name="image") ---
+
+# --- context (issue 14) ---
+
+# --- etl (issue 15) ---
+
 
 def main() -> None:
     app()

@@ -1,4 +1,4 @@
-"""`inferloop-tabular jobs ...`: status, watch (live progress bar), cancel, logs of a job (via the client)."""
+"""`inferloop-tabular jobs ...`: list, status, watch (live progress bar), cancel, logs of a job (via the client)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-from inferloop.cli_common import ApiKeyOpt, JsonOpt, UrlOpt, api_errors, emit, make_client, watch
+from inferloop.cli_common import ApiKeyOpt, JsonOpt, UrlOpt, api_errors, emit, make_client, table, watch
 from inferloop.cli_data import TimeoutOpt
 
-jobs_app = typer.Typer(help="Jobs: status, watch, cancel, logs", no_args_is_help=True)
+jobs_app = typer.Typer(help="Jobs: list, status, watch, cancel, logs", no_args_is_help=True)
 
 
 def _summary(info: dict[str, Any]) -> str:
@@ -28,6 +28,28 @@ def _summary(info: dict[str, Any]) -> str:
 
 def _log_line(entry: dict[str, Any]) -> str:
     return f"{entry.get('timestamp', '')} {entry.get('level', ''):<7} {entry.get('message', '')}"
+
+
+@jobs_app.command("list")
+def list_jobs(
+    status: Annotated[str | None, typer.Option(help="pending, running, completed, failed or cancelled")] = None,
+    kind: Annotated[str | None, typer.Option(help="generate, train, sample, batch, multitable, profile, ...")]
+    = None,
+    page: Annotated[int, typer.Option(help="page number, from 1")] = 1,
+    per_page: Annotated[int, typer.Option(help="jobs per page (at most 100)")] = 20,
+    api_key: ApiKeyOpt = None,
+    url: UrlOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Your jobs, newest first."""
+    with api_errors(json_out), make_client(api_key, url) as client:
+        answer = client.jobs(status=status, kind=kind, page=page, per_page=per_page)
+    p = answer["pagination"]
+    emit(answer, json_out, lambda: table(
+        f"jobs (page {p['page']} of {max(p['pages'], 1)}, {p['total']} in all)",
+        ["job_id", "kind", "status", "algorithm", "created_at", "finished_at"],
+        [[j["job_id"], j["kind"], j["status"], j["algorithm"] or "", j["created_at"], j["finished_at"] or ""]
+         for j in answer["jobs"]]))
 
 
 @jobs_app.command("status")

@@ -273,4 +273,4 @@ def migrate(url: str | None = None) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", (url or get_settings().database).replace("%", "%%"))
     engine_for(url or get_settings().database)  # creates the SQLite folder
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")  # each system adds its own branch of revisions (down_revision "0004")

@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     watcher_interval_seconds: float = 1.0
     public_url: str = Field(default="", description="base URL clients reach the API at (absolute links in webhooks)")
 
+    # --- image (issue 13) ---
+
+    # --- context (issue 14) ---
+
+    # --- etl (issue 15) ---
+
+    # --- platform: warm worker, shutdown (issue 16) ---
+
+    # --- ydata (issue 17) ---
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute(cls, v: Path) -> Path:

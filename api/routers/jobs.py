@@ -1,4 +1,4 @@
-"""Async generation and jobs: POST /generate/async, GET /jobs/{id}, POST /jobs/{id}/cancel.
+"""Async generation and jobs: POST /generate/async, GET /jobs, GET /jobs/{id}, POST /jobs/{id}/cancel.
 
 A job's state is its Prefect flow run's state; nothing about it lives only in this process.
 """
@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from api import dispatch
 from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
-from api.jobs import completed_generation, failure_error, get_job, read_manifest
+from api import job_kinds
+from api.jobs import (FINAL_STATUSES, LIVE_STATUSES, completed_generation, failure_error, get_job, list_jobs,
+                      mark_cancel_requested, read_manifest)
 from api.models_service import model_job_result
 from api.routers.generate import constraint_options, start_generation
 from inferloop import db
@@ -74,6 +76,29 @@ async def generate_async(body: AsyncGenerateRequest, principal: CurrentPrincipal
 
 def _iso(dt: datetime | None) -> str | None:
     return db.as_utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else None
+
+
+@router.get("/jobs", summary="The caller's jobs, newest first, with paging and filters")
+async def list_my_jobs(owner: CurrentOwner, page: int = 1, per_page: int = 20, status: str | None = None,
+                       kind: str | None = None):
+    if page < 1:
+        raise InferloopError("INVALID_REQUEST", "page must be 1 or more", "page")
+    if not 1 <= per_page <= 100:
+        raise InferloopError("INVALID_REQUEST", "per_page must be between 1 and 100", "per_page")
+    if status is not None and status not in (*LIVE_STATUSES, *FINAL_STATUSES):
+        raise InferloopError("INVALID_REQUEST", "status must be one of "
+                             f"{', '.join((*LIVE_STATUSES, *FINAL_STATUSES))}", "status")
+    kinds = job_kinds.kinds_of("tabular")
+    if kind is not None and kind not in kinds:
+        raise InferloopError("INVALID_REQUEST", f"kind must be one of {', '.join(kinds)}", "kind")
+    listed, total = await list_jobs(owner, [kind] if kind else kinds, status, (page - 1) * per_page, per_page)
+    jobs = [{"job_id": x.job.id, "kind": x.job.kind, "status": x.status, "algorithm": x.job.algorithm,
+             "model_id": x.job.model_id, "created_at": _iso(x.job.created_at),
+             "finished_at": _iso(x.job.finished_at or (x.run.end_time if x.run and x.status in FINAL_STATUSES
+                                                       else None)),
+             "status_url": f"/api/tabular/jobs/{x.job.id}"} for x in listed]
+    return {"jobs": jobs, "pagination": {"page": page, "per_page": per_page, "total": total,
+                                         "pages": (total + per_page - 1) // per_page}}
 
 
 @router.get("/jobs/{job_id}", summary="Job status, progress, logs and, when done, its result")
@@ -143,13 +168,6 @@ async def cancel_job(job_id: str, owner: CurrentOwner):
     fr = await dispatch.read(job.flow_run_id)
     if fr.state.is_final():
         raise InferloopError("CONFLICT", f"job '{job_id}' is already {dispatch.public_status(fr)}", status=409)
-    await run_in_threadpool(_mark_cancel_requested, job_id)
+    await run_in_threadpool(mark_cancel_requested, job_id)
     state = await dispatch.cancel(fr)   # deferred (None) while the run is starting: the watcher finishes it
     return {"job_id": job_id, "status": "cancelled" if state == "Cancelled" else "cancelling"}
-
-
-def _mark_cancel_requested(job_id: str) -> None:
-    with db.session_scope() as s:
-        job = s.get(db.Job, job_id)
-        if job.cancel_requested_at is None:
-            job.cancel_requested_at = db.utcnow()

@@ -166,6 +166,12 @@ class TabularClient:
         """A handle on an existing job (refresh, wait, cancel, logs, download)."""
         return Job(self, job_id)
 
+    def jobs(self, *, status: str | None = None, kind: str | None = None, page: int = 1,
+             per_page: int = 20) -> dict[str, Any]:
+        """The caller's jobs, newest first: `{"jobs": [...], "pagination": {...}}`."""
+        params = {"status": status, "kind": kind, "page": page, "per_page": per_page}
+        return self._api("GET", "/jobs", params={k: v for k, v in params.items() if v is not None})
+
     # --- analysis -----------------------------------------------------------------------------------------
 
     def profile(self, data: DataInput, sample_size: int | None = None) -> dict[str, Any]:

@@ -63,6 +63,10 @@ def test_async_generation_and_jobs_commands(cli_env):
     assert run("jobs", "logs", job_id, "--follow").stdout.strip()
     cancel = run("jobs", "cancel", job_id, "--json", code=1)   # already completed: 409 CONFLICT
     assert as_json(cancel)["error"]["code"] == "CONFLICT" and "already completed" in cancel.stderr
+    listed = as_json(run("jobs", "list", "--kind", "generate", "--status", "completed", "--json"))
+    assert job_id in [j["job_id"] for j in listed["jobs"]] and listed["pagination"]["total"] >= 1
+    assert job_id in run("jobs", "list").stdout
+    assert as_json(run("jobs", "list", "--status", "done", "--json", code=1))["error"]["field"] == "status"
 
 
 def test_a_cancelled_job_exits_7(cli_env):

@@ -1,0 +1,26 @@
+"""The /api/v1 systems (image-api.md, context-api.md, etl-api.md): one router each, on the shared platform.
+
+Each system lives in its own router module(s) (api/routers/image*.py, context*.py, etl*.py); its errors answer
+in its own document's envelope (api.errors.MODULE_STYLES). The jobs of every /api/v1 system are listed and
+managed at /api/v1/jobs (api/routers/v1_jobs.py).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routers import v1_jobs
+
+V1_PREFIX = "/api/v1"
+
+
+def v1_router() -> APIRouter:
+    r = APIRouter()
+    r.include_router(v1_jobs.router)
+    # image (issue 13)
+
+    # context (issue 14)
+
+    # etl (issue 15)
+
+    return r
