@@ -1,9 +1,12 @@
 """Flows `multitable` and `multitable_sample`: related tables in, related synthetic tables out.
 
-`multitable`: load all -> check the schema and data (400s before training) -> fit (HMA or parent-first)
--> sample at scale_factor -> measure relationship integrity -> export each table (-> save the model).
-`multitable_sample`: a saved multi-table model -> sample -> integrity -> export. Both write manifest.json
-(tables with rows and output URIs, integrity, method, timings); the API builds its response from it.
+`multitable`: load all -> check the schema and data (400s before training; orphans refused, dropped or
+emptied) -> choose the method (`auto`: HMA only when its predicted cost is small, see tasks.multitable.cost)
+-> fit -> sample at scale_factor -> measure relationship integrity and quality (sdmetrics' multi-table
+QualityReport against the training tables) -> export each table (-> save the model).
+`multitable_sample`: a saved multi-table model -> sample -> integrity -> export (no real tables to compare
+with: quality is the training run's, kept in the model). Both write manifest.json (tables with rows and
+output URIs, integrity, quality, method, timings); the API builds its response from it.
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from flows.progress import Progress
 from inferloop.errors import invalid_request
 from inferloop.settings import get_settings
 from tasks.load import load_table
-from tasks.multitable.schema import Schema, choose_method, parse_schema
+from tasks.multitable.checks import orphan_mode
+from tasks.multitable.cost import method_choice
+from tasks.multitable.schema import Schema, check_method, parse_schema
 from tasks.multitable.steps import (
     check_input_tables,
     check_integrity,
     export_tables,
     fit_multitable,
     load_model,
+    measure_quality,
     sample_multitable,
     save_model,
 )
@@ -39,12 +45,15 @@ from tasks.synthesizers.base import coerce_seed
 def multitable(tables: dict[str, dict], relationships: list[dict] | None = None, algorithm: str = "sdv",
                parameters: dict | None = None, scale_factor: float = 1.0, seed: int | None = None,
                method: str = "auto", primary_keys: dict[str, str] | None = None, drop_orphans: bool = False,
-               save_model: bool = False, model_id: str | None = None) -> dict:
-    """Generate related tables; `tables` is {name: {"uri": path or storage URI, "format": optional}}."""
+               save_model: bool = False, model_id: str | None = None, orphans: str | None = None) -> dict:
+    """Generate related tables; `tables` is {name: {"uri": path or storage URI, "format": optional}}.
+
+    orphans: error (default: 400 with counts), drop, or null (keep the rows with the foreign key emptied);
+    drop_orphans=True is the older spelling of orphans="drop"."""
     out = current_run_dir()
     try:
         return _multitable(out, tables, relationships or [], algorithm, parameters or {}, scale_factor, seed,
-                           method, primary_keys or {}, drop_orphans, save_model, model_id)
+                           method, primary_keys or {}, orphan_mode(orphans, drop_orphans), save_model, model_id)
     except Exception as exc:
         record_error(out, exc)
         raise
@@ -83,7 +92,7 @@ def check_output_rows(rows: dict[str, int], scale: float, max_rows: int) -> None
 
 def _multitable(out: str, tables: dict[str, dict], relationships: list[dict], algorithm: str, parameters: dict,
                 scale_factor: float, seed: int | None, method: str, primary_keys: dict[str, str],
-                drop_orphans: bool, save: bool, model_id: str | None) -> dict:
+                orphans: str, save: bool, model_id: str | None) -> dict:
     settings = get_settings()
     started = time.perf_counter()
     progress = Progress("multitable")
@@ -93,7 +102,7 @@ def _multitable(out: str, tables: dict[str, dict], relationships: list[dict], al
     if not isinstance(tables, dict):
         raise invalid_request("tables must be an object of name: {url}", "tables")
     schema = parse_schema(tables, relationships, primary_keys)
-    chosen = choose_method(schema, model_key, method)
+    check_method(schema, model_key, method)
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -104,10 +113,13 @@ def _multitable(out: str, tables: dict[str, dict], relationships: list[dict], al
     progress.set(5, f"loaded {len(frames)} tables", force=True)
 
     t = time.perf_counter()
-    frames, orphans_dropped = check_input_tables(frames, schema, bool(drop_orphans))
+    frames, orphan_rows = check_input_tables(frames, schema, orphans)
     timings["check"] = time.perf_counter() - t
-    if orphans_dropped:
-        print(f"orphan rows dropped before training: {orphans_dropped}")
+    if orphan_rows:
+        print(f"orphan rows {'dropped' if orphans == 'drop' else 'kept with an empty key'}: {orphan_rows}")
+    choice = method_choice(schema, model_key, params, method, {n: df.shape for n, df in frames.items()}, scale)
+    chosen = choice["method"]
+    print(f"method {chosen}: {choice['reason']}")
     progress.set(10, f"checked; method {chosen}", force=True)
 
     t = time.perf_counter()
@@ -115,9 +127,10 @@ def _multitable(out: str, tables: dict[str, dict], relationships: list[dict], al
     timings["train"] = time.perf_counter() - t
     progress.set(70, "trained", force=True)
 
-    manifest = _generate(out, model, schema, scale, seed, timings, progress)
-    manifest.update(algorithm=algorithm, parameters=params, drop_orphans=bool(drop_orphans),
-                    orphans_dropped=orphans_dropped,
+    manifest = _generate(out, model, schema, scale, seed, timings, progress, real=frames)
+    manifest.update(algorithm=algorithm, parameters=params, orphans=orphans, drop_orphans=orphans == "drop",
+                    orphans_dropped=orphan_rows if orphans == "drop" else {},
+                    orphans_nulled=orphan_rows if orphans == "null" else {}, method_choice=choice,
                     original_rows=int(sum(len(df) for df in frames.values())),
                     training_rows=int(sum(len(df) for df in frames.values())),
                     columns=int(sum(df.shape[1] for df in frames.values())))
@@ -166,8 +179,9 @@ def _resample(out: str, model_uri: str, scale_factor: float, seed: int | None, m
 
 
 def _generate(out: str, model, schema: Schema, scale: float, seed: int | None, timings: dict[str, float],
-              progress: Progress) -> dict:
-    """Sample, measure integrity and export: the manifest's common part."""
+              progress: Progress, real: dict[str, pd.DataFrame] | None = None) -> dict:
+    """Sample, measure integrity (and quality against `real`, when given) and export: the manifest's common
+    part."""
     t = time.perf_counter()
     synthetic, notes = sample_multitable(model, scale, seed)
     timings["sample"] = time.perf_counter() - t
@@ -178,7 +192,14 @@ def _generate(out: str, model, schema: Schema, scale: float, seed: int | None, t
     timings["integrity"] = time.perf_counter() - t
     if not integrity["valid"]:  # never expected: the generators keep keys by construction
         print(f"relationship integrity violated: {integrity}")
-    progress.set(90, f"relationship integrity {integrity['score']}", force=True)
+    progress.set(88, f"relationship integrity {integrity['score']}", force=True)
+
+    quality = None
+    if real is not None:
+        t = time.perf_counter()
+        quality = measure_quality(real, synthetic, schema)
+        timings["quality"] = time.perf_counter() - t
+        progress.set(92, f"quality {quality.get('score')}", force=True)
 
     t = time.perf_counter()
     uris = export_tables(synthetic, out)
@@ -195,7 +216,8 @@ def _generate(out: str, model, schema: Schema, scale: float, seed: int | None, t
         "relationship_integrity": integrity,
         "notes": notes,
         "generated_rows": int(sum(len(df) for df in synthetic.values())),
-        "quality_score": None,
+        "quality_score": (quality or {}).get("score"),
+        "quality": quality,
         "model_metadata": model.training_metadata,
     }
 

@@ -12,6 +12,9 @@ NEURAL_S_PER_STEP = 0.12
 NEURAL_PREPROCESS_S_PER_CELL = 1e-4
 ARGN_S_PER_CELL_EPOCH = 1.3e-5  # TabularARGN: 6.2 s per epoch on 32.5k x 15 (notes §8)
 ARGN_TYPICAL_EPOCHS = 35  # early stopping usually ends training well before max_epochs
+SAMPLE_S_PER_CELL = 1e-5  # sampling and writing the output, per generated cell
+MODEL_LOAD_S = 3.0
+PROFILE_S_PER_CELL = 1e-6  # 1,000,000 x 20 profiled in 10-16 s (BENCHMARKS.md, Profiling)
 
 
 def estimate_seconds(model_key: str, params: dict, rows: int | None, columns: int | None,
@@ -30,5 +33,16 @@ def estimate_seconds(model_key: str, params: dict, rows: int | None, columns: in
         steps_per_epoch = max(1, math.ceil(rows / max(1, int(params.get("batch_size", 500)))))
         train = (NEURAL_PREPROCESS_S_PER_CELL * cells
                  + int(params.get("epochs", 300)) * steps_per_epoch * NEURAL_S_PER_STEP)
-    sample = 1e-5 * (num_rows or rows) * columns
+    sample = SAMPLE_S_PER_CELL * (num_rows or rows) * columns
     return int(math.ceil(RUN_OVERHEAD_S + train + sample))
+
+
+def estimate_sampling_seconds(num_rows: int, columns: int | None) -> int:
+    """Sampling `num_rows` from a saved model: the run's fixed cost, loading the model, the rows."""
+    return int(math.ceil(RUN_OVERHEAD_S + MODEL_LOAD_S + SAMPLE_S_PER_CELL * num_rows * (columns or 10)))
+
+
+def estimate_profile_seconds(rows: int, columns: int, sample_size: int | None = None) -> int:
+    """Profiling a table (statistics, distribution fits, correlations, the HTML report)."""
+    rows = min(rows, sample_size) if sample_size else rows
+    return int(math.ceil(RUN_OVERHEAD_S + PROFILE_S_PER_CELL * rows * columns))

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     # limits
     max_upload_mb: float = 200.0
     max_rows: int = 10_000_000
-    sync_timeout_seconds: float = 900.0
+    # below the 60 s that nginx (proxy_read_timeout) and AWS load balancers (idle timeout) allow by default;
+    # a sync request estimated to take longer answers 202 with its job at once (api/sync_jobs.py)
+    sync_timeout_seconds: float = 55.0
     allowed_roots: str = Field(default="", description="comma-separated local folders data paths may come from")
     quality_sample_rows: int = 20_000
     rate_limit_storage: str = Field(default="", description="limits storage URI (redis://...); empty: the DB")

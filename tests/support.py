@@ -36,6 +36,9 @@ os.environ.update({
     "INFERLOOP_MAX_UPLOAD_MB": "5",
     "INFERLOOP_MAX_ROWS": "1000000",
     "INFERLOOP_JWT_SECRET": "test-jwt-secret-that-is-long-enough-for-hs256",
+    # sync endpoints wait long here (a loaded 2-core test machine); the early 202 and the 504 are tested
+    # with their own short limits
+    "INFERLOOP_SYNC_TIMEOUT_SECONDS": "900",
 })
 # S3 is a moto server on loopback (started first by a session fixture); every process of the platform
 # (worker and flow runs included) finds it through AWS_ENDPOINT_URL

@@ -12,10 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from api import dispatch
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error, forget_job, link_run
+from api.sync_jobs import early_answer, wait_for_run
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.constraint_specs import check_columns_exist, constraints_for, load_constraint_file
 from inferloop.errors import InferloopError
+from inferloop.estimates import estimate_seconds
 from inferloop.export_stream import FORMATS
 from inferloop.ratelimit import check_generation
 from inferloop.tables import validate_upload
@@ -77,7 +79,7 @@ async def read_constraints(upload: UploadFile | None, constraint_id: str | None,
     return None
 
 
-@router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result)")
+@router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result; 202 with the job when the estimate exceeds the wait)")
 async def generate(
     request: Request,
     principal: CurrentPrincipal,
@@ -118,7 +120,7 @@ async def generate(
                        noise_dim=noise_dim, layers_dim=layers_dim, privacy_level=privacy_level,
                        max_epochs=max_epochs, max_training_time=max_training_time, model_size=model_size)
     params.update({k: v for k, v in form_values.items() if v is not None and str(v) != ""})
-    _, clean = resolve(algorithm, params)
+    model_key, clean = resolve(algorithm, params)
 
     # 2. store and check the file; bad input stops here, nothing is started
     job_id = db.new_id("gen")
@@ -133,19 +135,19 @@ async def generate(
         await run_in_threadpool(storage.remove, job_dir)
         raise
 
-    # 3. a flow run of the `generate` deployment, waited for up to the sync time limit
+    # 3. a flow run of the `generate` deployment, waited for up to the sync time limit (202 at once when
+    #    its estimate is longer)
+    estimate = estimate_seconds(model_key, clean, info["rows"], info["columns"], rows)
     fr = await start_generation(job_id, principal.owner, uri, fmt, algorithm, rows, seed_v, clean, format,
                                 sync=True, constraints=specs,
-                                extra_options=constraint_options(constraint_id, specs))
-    fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
-    status = dispatch.public_status(fr)
-    if status == "completed":
+                                extra_options={"estimated_time": estimate,
+                                               **constraint_options(constraint_id, specs)})
+    if (early := early_answer(job_id, estimate, settings, "generation")) is not None:
+        return early
+    fr = await wait_for_run(job_id, fr, settings, "generation")
+    if dispatch.public_status(fr) == "completed":
         return await run_in_threadpool(completed_generation, request, job_id, str(fr.id), algorithm, format)
-    if status in ("failed", "cancelled"):
-        raise await run_in_threadpool(failure_error, str(fr.id), fr)
-    raise InferloopError("TIMEOUT", f"generation did not finish within {settings.sync_timeout_seconds:g} s; "
-                         f"poll /api/tabular/jobs/{job_id}", status=504,
-                         extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
+    raise await run_in_threadpool(failure_error, str(fr.id), fr)
 
 
 def constraint_options(constraint_id: str | None, specs: list[dict] | None) -> dict:

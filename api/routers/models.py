@@ -21,9 +21,11 @@ from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
 from api.jobs import failure_error, read_manifest
 from api.models_service import TrainingRequest, current_model, delete_model, start_sampling, start_training
+from api.sync_jobs import early_answer, wait_for_run
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.errors import InferloopError
+from inferloop.estimates import estimate_sampling_seconds
 from inferloop.export_stream import FORMATS
 from inferloop.tables import validate_upload
 from tasks.synthesizers import resolve
@@ -215,9 +217,11 @@ async def generate_from_model(model_id: str, body: ModelGenerateRequest, request
     model = await current_model(model_id, principal.owner)
     job_id, fr = await start_sampling(principal, settings, model, body.num_rows, body.seed, body.conditions,
                                       body.format)
-    fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
-    status = dispatch.public_status(fr)
-    if status == "completed":
+    estimate = estimate_sampling_seconds(body.num_rows, len((model.model_metadata or {}).get("columns") or {}))
+    if (early := early_answer(job_id, estimate, settings, "generation")) is not None:
+        return early
+    fr = await wait_for_run(job_id, fr, settings, "generation")
+    if dispatch.public_status(fr) == "completed":
         manifest = await run_in_threadpool(read_manifest, str(fr.id))
         base = str(request.base_url).rstrip("/")
         return {"generation_id": job_id, "model_id": model_id, "status": "completed",
@@ -225,8 +229,4 @@ async def generate_from_model(model_id: str, body: ModelGenerateRequest, request
                 "download_url": f"/api/tabular/download/{job_id}?format={body.format}",
                 "data_url": f"{base}/api/tabular/download/{job_id}?format={body.format}",
                 "generation_time": manifest["generation_time"]}
-    if status in ("failed", "cancelled"):
-        raise await run_in_threadpool(failure_error, str(fr.id), fr)
-    raise InferloopError("TIMEOUT", f"generation did not finish within {settings.sync_timeout_seconds:g} s; "
-                         f"poll /api/tabular/jobs/{job_id}", status=504,
-                         extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
+    raise await run_in_threadpool(failure_error, str(fr.id), fr)

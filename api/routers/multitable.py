@@ -1,10 +1,12 @@
 """Multi-table generation: POST /multitable/generate and POST /multitable/models/{id}/generate.
 
-The router checks the schema (table names, relationships, cycles, method, scale factor) and resolves every
-table's URL; the `multitable` flow checks the data (columns, key types, unique keys, orphans) before it
-trains, so those 400s come back as the flow's own error. Both endpoints wait like POST /generate: up to
-the sync time limit, then 504 TIMEOUT with the job id (GET /jobs/{id} shows the same result later).
-Tables download one by one at GET /download/{generation_id}/{table}.
+The router checks the schema (table names, relationships, cycles, method, orphan mode, scale factor) and
+resolves every table's URL; the `multitable` flow checks the data (columns, key types, unique keys, orphans)
+before it trains, so those 400s come back as the flow's own error, and chooses the method for `auto`
+(tasks.multitable.cost). Both endpoints wait like POST /generate: 202 with the job at once when the run's
+estimate (known when every table's size is: uploads) exceeds the sync time limit, else up to that limit,
+then 504 TIMEOUT with the job id (GET /jobs/{id} shows the same result later). Tables download one by one
+at GET /download/{generation_id}/{table}.
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from api import dispatch
 from api.data_urls import resolve_data_url
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import failure_error, link_run, read_manifest
+from api.sync_jobs import early_answer, wait_for_run
 from api.uploads import store_upload
 from inferloop import db, registry, storage
 from inferloop.errors import InferloopError, invalid_request
+from inferloop.estimates import RUN_OVERHEAD_S
 from inferloop.export_stream import FORMATS
 from inferloop.ratelimit import check_generation
 from inferloop.settings import Settings
 from inferloop.tables import validate_upload
-from tasks.multitable.schema import choose_method, parse_schema
+from tasks.multitable.checks import orphan_mode
+from tasks.multitable.cost import estimate_multitable_seconds, method_choice, sampling_seconds
+from tasks.multitable.schema import check_method, parse_schema
 from tasks.synthesizers import resolve
 
 router = APIRouter(tags=["multitable"])
@@ -63,10 +69,13 @@ class MultitableRequest(BaseModel):
     seed: int | None = Field(None, ge=0, lt=2**32)
     method: Literal["auto", "hma", "parent_first"] = Field(
         "auto", description="auto: SDV's HMA when it accepts the schema (<= 5 related tables, depth <= 2, "
-                            "gaussian_copula), else parent_first")
+                            "gaussian_copula) and is predicted to take at most 60 s, else parent_first")
     primary_keys: dict[str, str] = Field(default_factory=dict,
                                          description="primary keys of tables that are no relationship's parent")
-    drop_orphans: bool = Field(False, description="drop rows whose foreign key has no parent (else 400)")
+    orphans: Literal["error", "drop", "null"] | None = Field(
+        None, description="rows whose foreign key has no parent: error (400 with counts, the default), drop "
+                          "them, or null (keep them with that foreign key empty)")
+    drop_orphans: bool = Field(False, description="the older spelling of orphans: drop")
     save_model: bool = Field(False, description="store the fitted multi-table model in the model registry")
     model_name: str | None = Field(None, max_length=256)
 
@@ -79,7 +88,8 @@ class MultitableSampleRequest(BaseModel):
 
 
 _FORM_JSON = ("relationships", "parameters", "primary_keys")
-_FORM_TEXT = ("algorithm", "scale_factor", "seed", "method", "drop_orphans", "save_model", "model_name")
+_FORM_TEXT = ("algorithm", "scale_factor", "seed", "method", "orphans", "drop_orphans", "save_model",
+              "model_name")
 
 
 @router.post("/multitable/generate", summary="Generate related tables keeping their relationships (waits)",
@@ -91,7 +101,8 @@ _FORM_TEXT = ("algorithm", "scale_factor", "seed", "method", "drop_orphans", "sa
                          "relationships": {"type": "string"}, "algorithm": {"type": "string"},
                          "scale_factor": {"type": "number"}, "seed": {"type": "integer"},
                          "method": {"type": "string"}, "parameters": {"type": "string"},
-                         "primary_keys": {"type": "string"}, "drop_orphans": {"type": "boolean"},
+                         "primary_keys": {"type": "string"}, "orphans": {"type": "string"},
+                         "drop_orphans": {"type": "boolean"},
                          "save_model": {"type": "boolean"}, "model_name": {"type": "string"}}}}}}})
 async def generate_multitable(request: Request, principal: CurrentPrincipal, settings: SettingsDep):
     owner = principal.owner
@@ -106,7 +117,8 @@ async def generate_multitable(request: Request, principal: CurrentPrincipal, set
     scale = check_scale(body.scale_factor)
     model_key, params = resolve(body.algorithm, body.parameters)
     schema = parse_schema(body.tables, [r.model_dump() for r in body.relationships], body.primary_keys)
-    method = choose_method(schema, model_key, body.method)
+    check_method(schema, model_key, body.method)
+    orphans = orphan_mode(body.orphans, body.drop_orphans)
     name = _model_name(body, list(body.tables)) if body.save_model else None
     try:
         if multipart:
@@ -116,26 +128,32 @@ async def generate_multitable(request: Request, principal: CurrentPrincipal, set
             for table, src in body.tables.items():
                 uri, fmt, known = await run_in_threadpool(resolve_data_url, src.url, owner, settings,
                                                           f"tables.{table}.url")
-                sources[table] = {"uri": uri, "format": fmt, "rows": known.get("rows")}
+                sources[table] = {"uri": uri, "format": fmt, "rows": known.get("rows"),
+                                  "columns": known.get("columns")}
         rows = int(sum((s.get("rows") or 0) for s in sources.values()) * scale)
         await run_in_threadpool(check_generation, principal, settings, rows)
     except Exception:
         await run_in_threadpool(storage.remove, job_dir)
         raise
 
+    method, estimate = body.method, None
+    shapes = {t: (s.get("rows"), s.get("columns")) for t, s in sources.items()}
+    if all(rows and cols for rows, cols in shapes.values()):  # sizes known (uploads): choose and estimate now
+        method = method_choice(schema, model_key, params, body.method, shapes, scale)["method"]
+        estimate = estimate_multitable_seconds(schema, model_key, params, body.method, shapes, scale)
     parameters = {"tables": {t: {"uri": s["uri"], "format": s["format"]} for t, s in sources.items()},
                   "relationships": [r.model_dump() for r in body.relationships], "algorithm": body.algorithm,
-                  "parameters": params, "scale_factor": scale, "seed": body.seed, "method": method,
-                  "primary_keys": body.primary_keys, "drop_orphans": body.drop_orphans,
-                  "save_model": body.save_model}
+                  "parameters": params, "scale_factor": scale, "seed": body.seed, "method": body.method,
+                  "primary_keys": body.primary_keys, "orphans": orphans, "save_model": body.save_model}
     model_id = db.new_id("model") if body.save_model else None
     if model_id:
         parameters["model_id"] = model_id
         await run_in_threadpool(_record_model, model_id, owner, name, body.algorithm, method, params, job_id,
                                 schema.to_dict(), body.seed, scale)
     fr = await _start(job_id, owner, "multitable", parameters, body.algorithm, model_id,
-                      {"scale_factor": scale, "method": method, "seed": body.seed, "model_id": model_id})
-    return await _answer(job_id, fr, settings)
+                      {"scale_factor": scale, "method": method, "seed": body.seed, "model_id": model_id,
+                       "orphans": orphans, "estimated_time": estimate})
+    return await _answer(job_id, fr, settings, estimate)
 
 
 @router.post("/multitable/models/{model_id}/generate",
@@ -154,13 +172,25 @@ async def generate_from_multitable_model(model_id: str, body: MultitableSampleRe
     seed = body.seed if body.seed is not None else meta.get("seed")
     rows = int(sum(t.get("rows", 0) for t in (meta.get("tables") or {}).values()) * scale)
     await run_in_threadpool(check_generation, principal, settings, rows)
+    estimate = _sampling_estimate(meta, scale)
     job_id = db.new_id("multi")
     fr = await _start(job_id, principal.owner, "multitable_sample",
                       {"model_uri": model.artifact_uri, "scale_factor": scale, "seed": seed, "model_id": model.id},
                       model.algorithm, model.id, {"scale_factor": scale, "seed": seed, "model_id": model.id,
-                                                  "sampled_from_model": True})
+                                                  "sampled_from_model": True, "estimated_time": estimate})
     await run_in_threadpool(registry.touch, model.id)
-    return await _answer(job_id, fr, settings)
+    return await _answer(job_id, fr, settings, estimate)
+
+
+def _sampling_estimate(meta: dict, scale: float) -> int | None:
+    """Seconds to sample a saved multi-table model again, from its stored tables and relationships."""
+    tables = meta.get("tables") or {}
+    try:
+        schema = parse_schema(list(tables), meta.get("relationships") or [], meta.get("primary_keys") or {})
+        shapes = {t: (int(v["rows"]), len(v["columns"])) for t, v in tables.items()}
+    except (InferloopError, KeyError, TypeError, ValueError):
+        return None
+    return int(RUN_OVERHEAD_S + sampling_seconds(schema, shapes, meta.get("method", "parent_first"), scale) + 1)
 
 
 def check_scale(value: Any) -> float:
@@ -218,7 +248,7 @@ async def _store_uploads(form, tables: list[str], job_dir: str, settings: Settin
     for table in tables:
         uri, fmt = await store_upload(form.get(table), job_dir, table, settings.max_upload_mb)
         info = await run_in_threadpool(validate_upload, uri, fmt)
-        sources[table] = {"uri": uri, "format": fmt, "rows": info["rows"]}
+        sources[table] = {"uri": uri, "format": fmt, "rows": info["rows"], "columns": info["columns"]}
     return sources
 
 
@@ -241,20 +271,19 @@ async def _start(job_id: str, owner: str, flow_name: str, parameters: dict, algo
     return fr
 
 
-async def _answer(job_id: str, fr: FlowRun, settings: Settings) -> dict:
-    """Wait for the run: the documented response, the flow's error, or 504 with the job id."""
-    fr = await dispatch.wait(fr.id, settings.sync_timeout_seconds)
+async def _answer(job_id: str, fr: FlowRun, settings: Settings, estimate: float | None):
+    """202 with the job when the estimate exceeds the sync limit; else wait for the run: the documented
+    response, the flow's error, or 504 with the job id."""
+    if (early := early_answer(job_id, estimate, settings, "multi-table generation",
+                              {"generation_id": job_id})) is not None:
+        return early
+    fr = await wait_for_run(job_id, fr, settings, "multi-table generation")
     status = dispatch.public_status(fr)
     job = await run_in_threadpool(_job, job_id)
-    if status in ("completed", "failed", "cancelled"):
-        await run_in_threadpool(finalize_multitable_model, job, fr, status)
+    await run_in_threadpool(finalize_multitable_model, job, fr, status)
     if status == "completed":
         return await run_in_threadpool(job_result, job)
-    if status in ("failed", "cancelled"):
-        raise await run_in_threadpool(failure_error, str(fr.id), fr)
-    raise InferloopError("TIMEOUT", f"multi-table generation did not finish within "
-                         f"{settings.sync_timeout_seconds:g} s; poll /api/tabular/jobs/{job_id}", status=504,
-                         extra={"job_id": job_id, "status_url": f"/api/tabular/jobs/{job_id}"})
+    raise await run_in_threadpool(failure_error, str(fr.id), fr)
 
 
 def job_result(job: db.Job) -> dict:
@@ -272,8 +301,12 @@ def job_result(job: db.Job) -> dict:
            "scale_factor": m["scale_factor"], "seed": m.get("seed"), "tables_generated": tables,
            "relationship_integrity": {"score": integrity["score"], "valid": integrity["valid"],
                                       "checks": integrity["checks"]},
-           "orphans_dropped": m.get("orphans_dropped") or {}, "generated_rows": m["generated_rows"],
+           "quality_score": m.get("quality_score"), "quality": m.get("quality"),
+           "orphans": m.get("orphans"), "orphans_dropped": m.get("orphans_dropped") or {},
+           "orphans_nulled": m.get("orphans_nulled") or {}, "generated_rows": m["generated_rows"],
            "generation_time": m["generation_time"]}
+    if m.get("method_choice"):
+        out["method_choice"] = m["method_choice"]
     if m.get("notes"):
         out["notes"] = m["notes"]
     if job.model_id:
@@ -290,13 +323,17 @@ def finalize_multitable_model(job: db.Job, fr: FlowRun, status: str) -> None:
     if manifest is not None and manifest.get("size_bytes") is not None:  # this run saved a model
         meta = manifest.get("model_metadata") or {}
         values: dict = {"status": "ready", "artifact_uri": manifest["model_uri"],
-                        "size_mb": round(manifest["size_bytes"] / 1e6, 3), "quality_score": None,
+                        "size_mb": round(manifest["size_bytes"] / 1e6, 3),
+                        "quality_score": manifest.get("quality_score"),
+                        "model_key": f"multitable:{manifest['method']}",
                         "model_metadata": {**meta, "seed": manifest.get("seed"),
                                            "scale_factor": manifest.get("scale_factor"),
                                            "training_rows": manifest.get("training_rows"),
                                            "columns_count": manifest.get("columns"),
                                            "training_time": manifest.get("training_time"),
                                            "orphans_dropped": manifest.get("orphans_dropped") or {},
+                                           "orphans_nulled": manifest.get("orphans_nulled") or {},
+                                           "quality": manifest.get("quality"),
                                            "relationship_integrity": manifest["relationship_integrity"]["score"]}}
     elif status == "completed":
         return  # a run sampling a saved model: its model is already ready

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentOwner, SettingsDep
@@ -12,6 +13,7 @@ from api.routers.generate import parse_int
 from api.sync_jobs import report_response, run_and_wait
 from api.uploads import store_upload
 from inferloop import db, storage
+from inferloop.estimates import estimate_profile_seconds
 from inferloop.tables import validate_upload
 
 router = APIRouter(tags=["profiling"])
@@ -29,12 +31,16 @@ async def profile(
     job_dir = storage.run_dir(job_id)
     try:
         uri, fmt = await store_upload(file, job_dir, "file", settings.max_upload_mb)
-        await run_in_threadpool(validate_upload, uri, fmt)
+        info = await run_in_threadpool(validate_upload, uri, fmt)
     except Exception:
         await run_in_threadpool(storage.remove, job_dir)
         raise
-    _, result = await run_and_wait(job_id, "profile", "profile", owner,
-                                   {"data": uri, "data_format": fmt, "sample_size": size}, settings)
+    answer = await run_and_wait(job_id, "profile", "profile", owner,
+                                {"data": uri, "data_format": fmt, "sample_size": size}, settings,
+                                estimate=estimate_profile_seconds(info["rows"], info["columns"], size))
+    if isinstance(answer, JSONResponse):  # 202: estimated to take longer than the sync limit
+        return answer
+    _, result = answer
     return {"profile_id": job_id, "summary": result["summary"], "columns": result["columns"],
             "correlations": result["correlations"], "warnings": result.get("warnings", []),
             "report_url": f"/api/tabular/profile/{job_id}/report"}

@@ -83,8 +83,8 @@ class Models:
         """Rows from a saved model (conditions: {"col": value | ">30" | [a, b]}): a DataFrame, or a file."""
         body = {"num_rows": num_rows, "conditions": conditions, "seed": seed, "format": format}
         try:
-            answer = self._c._api("POST", f"/models/{model_id}/generate",
-                                  json={k: v for k, v in body.items() if v is not None}, timeout=self._c.sync_timeout)
+            answer = self._c._sync("POST", f"/models/{model_id}/generate",
+                                   json={k: v for k, v in body.items() if v is not None})
             generation_id = answer["generation_id"]
         except APITimeoutError as exc:
             if not exc.job_id:

@@ -72,6 +72,17 @@ class TabularClient:
     def _api(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._t.json(method, f"{self.api_prefix}{path}", **kwargs)
 
+    def _sync(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call the server answers when its run is done. Its early answer (202: the run is estimated to
+        take longer than the server waits) raises APITimeoutError with the job id, as a 504 does, so that
+        the caller follows the job."""
+        response = self._t.request(method, f"{self.api_prefix}{path}", timeout=self.sync_timeout, **kwargs)
+        body = response.json()
+        if response.status_code == 202 and isinstance(body, dict) and body.get("job_id"):
+            raise APITimeoutError(body.get("message") or "the run goes on as a job", code="TIMEOUT", status=202,
+                                  details=body, headers=dict(response.headers))
+        return body
+
     def health(self) -> dict[str, Any]:
         return self._t.json("GET", "/health")
 
@@ -137,7 +148,7 @@ class TabularClient:
         if config is not None:
             files.append(config_part(config))
         try:
-            return self._api("POST", "/generate", data=form, files=files, timeout=self.sync_timeout)
+            return self._sync("POST", "/generate", data=form, files=files)
         except APITimeoutError as exc:
             if not exc.job_id:
                 raise
@@ -176,8 +187,7 @@ class TabularClient:
 
     def profile(self, data: DataInput, sample_size: int | None = None) -> dict[str, Any]:
         """Column types, statistics, distributions and correlations of `data` (path or DataFrame)."""
-        return self._api("POST", "/profile", data={"sample_size": sample_size}, files=[file_part("file", data)],
-                         timeout=self.sync_timeout)
+        return self._sync("POST", "/profile", data={"sample_size": sample_size}, files=[file_part("file", data)])
 
     def validate(self, original: DataInput, synthetic: DataInput, metrics: str | list[str] | None = None, *,
                  target_column: str | None = None, quasi_identifiers: list[str] | None = None,
@@ -188,7 +198,7 @@ class TabularClient:
             files.append(file_part("holdout", holdout, "holdout"))
         form = {"metrics": _csv(metrics), "target_column": target_column,
                 "quasi_identifiers": _csv(quasi_identifiers)}
-        return self._api("POST", "/validate", data=form, files=files, timeout=self.sync_timeout)
+        return self._sync("POST", "/validate", data=form, files=files)
 
     def privacy_analyze(self, data: DataInput, quasi_identifiers: list[str], sensitive_attributes: list[str] | None
                         = None, analysis_types: list[str] | None = None, *, k: int | None = None,
@@ -198,11 +208,9 @@ class TabularClient:
                   "analysis_types": analysis_types, "k": k, "l": l, "t": t}
         fields = {key: v for key, v in fields.items() if v is not None}
         if is_remote(data):
-            return self._api("POST", "/privacy/analyze", json={"data_url": data.strip(), **fields},
-                             timeout=self.sync_timeout)
+            return self._sync("POST", "/privacy/analyze", json={"data_url": data.strip(), **fields})
         form = {key: json.dumps(v) if isinstance(v, list) else v for key, v in fields.items()}
-        return self._api("POST", "/privacy/analyze", data=form, files=[file_part("file", data)],
-                         timeout=self.sync_timeout)
+        return self._sync("POST", "/privacy/analyze", data=form, files=[file_part("file", data)])
 
     # --- streaming, batch, multi-table --------------------------------------------------------------------
 
@@ -279,7 +287,8 @@ class TabularClient:
         """Related tables generated together, keys kept consistent; waits for the result.
 
         `tables`: {name: URL, path or DataFrame}; `relationships`: [{parent, child, parent_key, child_key}];
-        options: scale_factor, seed, parameters, method, primary_keys, drop_orphans, save_model, model_name.
+        options: scale_factor, seed, parameters, method, primary_keys, orphans (error|drop|null), save_model,
+        model_name.
         Returns {name: DataFrame} (each `.attrs["inferloop"]` is the API's answer), or, with `output_dir`,
         writes <name>.<fmt> files there and returns {name: Path}.
         """
@@ -287,7 +296,7 @@ class TabularClient:
                            for name, t in tables.items()},
                 "relationships": relationships or [], "algorithm": algorithm, **options}
         try:
-            answer = self._api("POST", "/multitable/generate", json=body, timeout=self.sync_timeout)
+            answer = self._sync("POST", "/multitable/generate", json=body)
         except APITimeoutError as exc:
             if not exc.job_id:
                 raise

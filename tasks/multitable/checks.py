@@ -1,9 +1,10 @@
 """Checks of the input tables against their schema: columns, key types, unique keys, one-to-one, orphans.
 
 Every problem is a 400 in the documented envelope naming the request field at fault, raised before
-training. Orphan foreign keys (values with no parent row) are refused with their counts unless the request
-sets `drop_orphans`; then they are dropped, parents before children (so rows left orphaned by a dropped
-parent row go too), and the counts are reported as `orphans_dropped`.
+training. Orphan foreign keys (values with no parent row) follow the request's `orphans` mode: `error` (the
+default) refuses them with their counts; `drop` drops those rows, parents before children (so rows left
+orphaned by a dropped parent row go too), counted as `orphans_dropped`; `null` keeps the rows with that
+foreign key emptied, counted as `orphans_nulled` (the models learn such rows as rows without a parent).
 """
 
 from __future__ import annotations
@@ -14,11 +15,22 @@ from inferloop.errors import InferloopError, invalid_request
 from tasks.multitable.schema import Relationship, Schema
 
 EXAMPLES = 5
+ORPHAN_MODES = ("error", "drop", "null")
+
+
+def orphan_mode(orphans: str | None, drop_orphans: bool | None = None) -> str:
+    """The request's orphan mode: `orphans`, or the older `drop_orphans: true` (= drop); both must agree."""
+    if orphans is not None and orphans not in ORPHAN_MODES:
+        raise invalid_request(f"orphans must be one of {', '.join(ORPHAN_MODES)}, got {orphans!r}", "orphans")
+    if drop_orphans and orphans not in (None, "drop"):
+        raise invalid_request(f"drop_orphans: true contradicts orphans: {orphans!r}; give one of them", "orphans")
+    return orphans or ("drop" if drop_orphans else "error")
 
 
 def check_tables(frames: dict[str, pd.DataFrame], schema: Schema,
-                 drop_orphans: bool = False) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """Validate `frames` against `schema`; return (frames with aligned key types, orphans dropped per table)."""
+                 orphans: str = "error") -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Validate `frames` against `schema`; return (frames with aligned key types, orphan rows dropped or
+    emptied per table, by the `orphans` mode)."""
     frames = {name: df.copy() for name, df in frames.items()}
     _check_columns(frames, schema)
     for table in schema.primary_keys:
@@ -29,7 +41,7 @@ def check_tables(frames: dict[str, pd.DataFrame], schema: Schema,
     for i, r in enumerate(schema.relationships):
         if r.type == "one_to_one":
             _check_one_to_one(frames[r.child][r.child_key], r, i)
-    return _orphans(frames, schema, drop_orphans)
+    return _orphans(frames, schema, orphan_mode(orphans))
 
 
 def _check_columns(frames: dict[str, pd.DataFrame], schema: Schema) -> None:
@@ -151,27 +163,41 @@ def orphan_mask(parent_keys: pd.Series, fk: pd.Series) -> pd.Series:
 
 
 def _orphans(frames: dict[str, pd.DataFrame], schema: Schema,
-             drop: bool) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """Refuse orphan foreign keys with their counts, or drop them parents-first and count them."""
-    if not drop:
-        found = {}
-        for i, r in enumerate(schema.relationships):
-            n = int(orphan_mask(frames[r.parent][r.parent_key], frames[r.child][r.child_key]).sum())
-            if n:
-                found[i] = n
-        if found:
-            first = min(found)
-            per_table: dict[str, int] = {}
-            for i, n in found.items():
-                per_table[schema.relationships[i].child] = per_table.get(schema.relationships[i].child, 0) + n
-            detail = "; ".join(f"{schema.relationships[i].label}: {n}" for i, n in found.items())
-            raise InferloopError("CONSTRAINT_VIOLATION", f"foreign keys with no parent row ({detail}); fix the "
-                                 "data or set drop_orphans: true to drop those rows before training",
-                                 f"relationships[{first}].child_key",
-                                 extra={"orphans": per_table,
-                                        "orphans_by_relationship": {schema.relationships[i].label: n
-                                                                    for i, n in found.items()}})
-        return frames, {}
+             mode: str) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Refuse orphan foreign keys with their counts, drop them parents-first, or empty them; count them."""
+    if mode == "drop":
+        return _drop_orphans(frames, schema)
+    found = {}
+    for i, r in enumerate(schema.relationships):
+        bad = orphan_mask(frames[r.parent][r.parent_key], frames[r.child][r.child_key])
+        if bad.any():
+            found[i] = bad
+    if mode == "null":
+        nulled: dict[str, pd.Series] = {}
+        for i, bad in found.items():
+            r = schema.relationships[i]
+            fk = frames[r.child][r.child_key]
+            if pd.api.types.is_integer_dtype(fk) and not pd.api.types.is_extension_array_dtype(fk):
+                fk = fk.astype("Int64")  # stays integer with empty values
+            frames[r.child][r.child_key] = fk.mask(bad)
+            nulled[r.child] = nulled[r.child] | bad if r.child in nulled else bad
+        return frames, {table: int(rows.sum()) for table, rows in nulled.items()}
+    if found:
+        per_table: dict[str, int] = {}
+        for i, bad in found.items():
+            per_table[schema.relationships[i].child] = per_table.get(schema.relationships[i].child, 0) + int(bad.sum())
+        detail = "; ".join(f"{schema.relationships[i].label}: {int(bad.sum())}" for i, bad in found.items())
+        raise InferloopError("CONSTRAINT_VIOLATION", f"foreign keys with no parent row ({detail}); fix the "
+                             "data, or set orphans: \"drop\" to drop those rows or orphans: \"null\" to keep "
+                             "them with an empty key", f"relationships[{min(found)}].child_key",
+                             extra={"orphans": per_table,
+                                    "orphans_by_relationship": {schema.relationships[i].label: int(bad.sum())
+                                                                for i, bad in found.items()}})
+    return frames, {}
+
+
+def _drop_orphans(frames: dict[str, pd.DataFrame], schema: Schema) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Drop rows with an orphan foreign key, parents before children; rows per table dropped."""
     dropped: dict[str, int] = {}
     for table in schema.order():
         df = frames[table]

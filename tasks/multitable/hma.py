@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.multitable.metadata import sdv_metadata
 from tasks.multitable.model import MultiTableModel, Progress
 from tasks.synthesizers.base import _as_algorithm_errors, seeded
 
@@ -27,7 +28,7 @@ class HMAModel(MultiTableModel):
         report(0.05, f"HMA on {len(related)} related tables")
         with warnings.catch_warnings(), seeded(seed), _as_algorithm_errors("multitable:hma", "fit"):
             warnings.simplefilter("ignore")
-            synth = HMASynthesizer(self._metadata(related), verbose=False)
+            synth = HMASynthesizer(sdv_metadata(related, self.schema), verbose=False)
             for table in related:
                 synth.set_table_parameters(table, {
                     "default_distribution": self.params.get("default_distribution", "beta"),
@@ -36,21 +37,6 @@ class HMAModel(MultiTableModel):
         self._synth = synth
         report(0.85, "HMA fitted")
         self._fit_standalone(frames, self.schema.standalone, seed)
-
-    def _metadata(self, related: dict[str, pd.DataFrame]):
-        """SDV metadata: detected column types, our keys as `id` columns, our relationships."""
-        from sdv.metadata import Metadata
-
-        md = Metadata.detect_from_dataframes(data=related, infer_keys=None)
-        for table in related:
-            for column in self.schema.key_columns(table):
-                md.update_column(table_name=table, column_name=column, sdtype="id")
-            if table in self.schema.primary_keys:
-                md.set_primary_key(table_name=table, column_name=self.schema.primary_keys[table])
-        for r in self.schema.relationships:
-            md.add_relationship(parent_table_name=r.parent, child_table_name=r.child,
-                                parent_primary_key=r.parent_key, child_foreign_key=r.child_key)
-        return md
 
     def _sample(self, scale: float, seed: int | None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         with warnings.catch_warnings(), seeded(seed), _as_algorithm_errors("multitable:hma", "sample"):

@@ -179,17 +179,14 @@ def _check_cycles(schema: Schema) -> None:
                               "children", "relationships")
 
 
-def choose_method(schema: Schema, model_key: str, requested: str = "auto") -> str:
-    """`hma` when SDV's HMA fits the schema and the algorithm, else `parent_first` (which always scales)."""
+def check_method(schema: Schema, model_key: str, requested: str = "auto") -> None:
+    """`method` must be known, and `hma` possible for this schema and algorithm (400 otherwise)."""
     if requested not in METHODS:
         raise invalid_request(f"method must be one of {', '.join(METHODS)}, got {requested!r}", "method")
     why_not = hma_unfit(schema, model_key)
     if requested == "hma" and why_not:
         raise InferloopError("INVALID_REQUEST", f"method 'hma' cannot run this request: {why_not}; "
                              "use method 'parent_first' or 'auto'", "method")
-    if requested == "parent_first" or why_not:
-        return "parent_first"
-    return "hma"
 
 
 def hma_unfit(schema: Schema, model_key: str) -> str | None:

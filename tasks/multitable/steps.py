@@ -12,15 +12,16 @@ from tasks.export import write_parquet
 from tasks.multitable.checks import check_tables
 from tasks.multitable.integrity import integrity_report
 from tasks.multitable.model import MultiTableModel, Progress, build_multitable
+from tasks.multitable.quality import quality_report
 from tasks.multitable.schema import Schema
 from tasks.multitable.store import load_multitable, save_multitable
 
 
 @task(name="check_tables", cache_policy=NO_CACHE, persist_result=False)
 def check_input_tables(frames: dict[str, pd.DataFrame], schema: Schema,
-                       drop_orphans: bool) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """Columns, key types, unique keys, one-to-one and orphans, before any training."""
-    return check_tables(frames, schema, drop_orphans)
+                       orphans: str) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Columns, key types, unique keys, one-to-one and orphans (error, drop or null), before any training."""
+    return check_tables(frames, schema, orphans)
 
 
 @task(name="fit_multitable", cache_policy=NO_CACHE, persist_result=False)
@@ -45,6 +46,18 @@ def sample_multitable(model: MultiTableModel, scale: float,
 def check_integrity(frames: dict[str, pd.DataFrame], schema: Schema) -> dict[str, Any]:
     """Relationship integrity measured on the generated tables."""
     return integrity_report(frames, schema)
+
+
+@task(name="measure_quality", cache_policy=NO_CACHE, persist_result=False)
+def measure_quality(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame],
+                    schema: Schema) -> dict[str, Any]:
+    """sdmetrics' multi-table quality of the generated tables against the training tables; a failure of the
+    report is recorded, not raised (the tables are still good)."""
+    try:
+        return quality_report(real, synthetic, schema)
+    except Exception as exc:  # noqa: BLE001 - the report is a measurement, not the product
+        print(f"quality report failed: {type(exc).__name__}: {exc}")
+        return {"score": None, "error": f"{type(exc).__name__}: {exc}"}
 
 
 @task(name="export_tables", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)

