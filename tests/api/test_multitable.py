@@ -1,5 +1,6 @@
 """Multi-table generation through the API: POST /multitable/generate (JSON and multipart), per-table
-downloads in every format, saved multi-table models sampled again, and every bad input as a 400."""
+downloads in every format, saved multi-table models sampled again, quality next to integrity, the early 202
+and the 504 of the sync wait, the three orphan modes, and every bad input as a 400."""
 
 from __future__ import annotations
 
@@ -74,7 +75,12 @@ def test_hma_schema_generates_related_tables(api, star):
     tables, _rels, body = star
     assert body["generation_id"].startswith("multi-") and body["status"] == "completed"
     assert body["method"] == "hma" and body["scale_factor"] == 2.0
+    assert body["method_choice"]["predicted_seconds"]["hma"] <= 60 and "predicted" in body["method_choice"]["reason"]
     assert body["relationship_integrity"]["score"] == 1.0 and body["relationship_integrity"]["valid"] is True
+    quality = body["quality"]
+    assert 0 < body["quality_score"] == quality["score"] <= 1 and quality["cardinality"] is not None
+    assert [p["relationship"] for p in quality["parent_child"]] == [
+        f"{r['parent']}.{r['parent_key']} -> {r['child']}.{r['child_key']}" for r in _rels]
     assert set(body["tables_generated"]) == set(tables)
     assert body["tables_generated"]["customers"]["rows"] == 2 * len(tables["customers"])
     assert body["tables_generated"]["stores"]["rows"] == 2 * len(tables["stores"])
@@ -110,30 +116,35 @@ def test_job_status_download_errors_and_tenancy(api, star):
     assert_error(r, "INVALID_REQUEST", "format")
 
 
-def test_chain_by_multipart_saved_and_sampled_again(api):
-    """customers -> orders -> order_items <- products: depth 3 runs parent_first; the model is saved."""
-    tables, rels = shop_chain()
+def test_seven_tables_by_multipart_saved_and_sampled_again(api):
+    """regions -> customers -> orders -> order_items <- products <- suppliers, customers -> profiles: seven
+    tables, depth 4, beyond HMA: parent_first; sent as multipart, the model saved and sampled again."""
+    tables, rels = six_tables()
+    keys = {"profiles": "profile_id", "order_items": "item_id"}
     files = {name: (f"{name}.csv", df.to_csv(index=False).encode(), "text/csv") for name, df in tables.items()}
     form = {"relationships": json.dumps(rels), "scale_factor": "1.5", "seed": "3", "save_model": "true",
-            "model_name": "shop", "primary_keys": json.dumps({"order_items": "item_id"})}
+            "model_name": "shop", "primary_keys": json.dumps(keys)}
     r = httpx.post(f"{api}/api/tabular/multitable/generate", files=files, data=form, headers=H, timeout=600)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["method"] == "parent_first" and body["relationship_integrity"]["score"] == 1.0
-    assert body["tables_generated"]["customers"]["rows"] == round(1.5 * len(tables["customers"]))
+    assert body["method"] == "parent_first" and len(body["tables_generated"]) == 7
+    assert "HMA cannot run this schema" in body["method_choice"]["reason"]
+    assert body["relationship_integrity"] == {**body["relationship_integrity"], "score": 1.0, "valid": True}
+    assert body["tables_generated"]["suppliers"]["rows"] == round(1.5 * len(tables["suppliers"]))   # a root
     out = {n: download(api, t["download_url"], "parquet") for n, t in body["tables_generated"].items()}
     assert_related(out, rels, primary_keys_of(tables))
 
     model = httpx.get(f"{api}/api/tabular/models/{body['model_id']}", headers=H, timeout=60).json()
     assert model["status"] == "ready" and model["name"] == "shop" and model["algorithm"] == "sdv"
-    assert set(model["metadata"]["tables"]) == set(tables) and len(model["metadata"]["relationships"]) == 3
+    assert model["quality_score"] == body["quality_score"] and model["metadata"]["method"] == "parent_first"
+    assert set(model["metadata"]["tables"]) == set(tables) and len(model["metadata"]["relationships"]) == 6
     r = httpx.post(f"{api}/api/tabular/multitable/models/{body['model_id']}/generate",
                    json={"scale_factor": 0.5}, headers=H, timeout=600)
     assert r.status_code == 200, r.text
     again = r.json()
     assert again["model_id"] == body["model_id"] and again["generation_id"] != body["generation_id"]
     assert again["relationship_integrity"]["valid"] is True
-    assert again["tables_generated"]["customers"]["rows"] == round(0.5 * len(tables["customers"]))
+    assert again["tables_generated"]["suppliers"]["rows"] == round(0.5 * len(tables["suppliers"]))
     again_out = {n: download(api, t["download_url"]) for n, t in again["tables_generated"].items()}
     assert_related(again_out, rels, primary_keys_of(tables))
     r = httpx.post(f"{api}/api/tabular/models/{body['model_id']}/generate", json={"num_rows": 10},
@@ -147,26 +158,24 @@ def test_chain_by_multipart_saved_and_sampled_again(api):
     assert r.status_code == 404
 
 
-def test_more_than_five_tables_runs_parent_first(api):
-    tables, rels = six_tables()
-    r = generate(api, {"tables": upload_tables(api, tables), "relationships": rels, "scale_factor": 1.0,
-                       "primary_keys": {"profiles": "profile_id", "order_items": "item_id"}})
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["method"] == "parent_first" and len(body["tables_generated"]) == 7
-    assert body["relationship_integrity"] == {**body["relationship_integrity"], "score": 1.0, "valid": True}
-    out = {n: download(api, t["download_url"]) for n, t in body["tables_generated"].items()}
-    assert_related(out, rels, primary_keys_of(tables))
-
-
-def test_sync_timeout_returns_504_then_the_job_completes(api, settings):
+def test_sync_timeout_returns_504_then_the_job_completes(api, settings, s3_bucket):
+    """Tables on S3: their sizes are unknown before the run reads them, so there is no estimate and the
+    endpoint waits its limit, then answers 504 with the job id. The tables have orphans, dropped with the
+    older drop_orphans spelling."""
     from api.main import create_app
+    from inferloop import storage
 
     tables, rels = shop_chain(20)
-    body = {"tables": upload_tables(api, tables), "relationships": rels, "seed": 2}
+    orders = tables["orders"]
+    orders.loc[orders.index[:2], "customer_id"] = "C9999"
+    urls = {}
+    for name, df in tables.items():
+        urls[name] = {"url": f"{s3_bucket}/multitable/{name}.csv"}
+        with storage.open_uri(urls[name]["url"], "wb") as f:
+            f.write(df.to_csv(index=False).encode())
     quick = settings.model_copy(update={"sync_timeout_seconds": 0.2})
     with ApiServer(create_app(quick, run_watcher=False)) as server:
-        r = generate(server.url, body)
+        r = generate(server.url, {"tables": urls, "relationships": rels, "seed": 2, "drop_orphans": True})
     assert r.status_code == 504, r.text
     err = r.json()["error"]
     assert err["code"] == "TIMEOUT" and err["job_id"].startswith("multi-")
@@ -174,8 +183,33 @@ def test_sync_timeout_returns_504_then_the_job_completes(api, settings):
     assert job["status"] == "completed", job
     result = job["result"]
     assert result["generation_id"] == err["job_id"] and result["relationship_integrity"]["valid"] is True
+    lost_items = int(tables["order_items"]["order_id"].isin(orders["order_id"].iloc[:2]).sum())
+    assert result["orphans"] == "drop"
+    assert result["orphans_dropped"] == {"orders": 2, **({"order_items": lost_items} if lost_items else {})}
     out = {n: download(api, t["download_url"]) for n, t in result["tables_generated"].items()}
     assert_related(out, rels, {"customers": "customer_id", "orders": "order_id", "products": "product_id"})
+
+
+def test_estimate_past_the_limit_answers_202_at_once_and_the_client_follows_the_job(api, settings):
+    """Uploaded tables have known sizes: the run's estimate exceeds a 1 s limit, so the endpoint answers 202
+    with the job at once; the Python client follows that job to its tables."""
+    from api.main import create_app
+    from inferloop.client import TabularClient
+
+    tables, rels = shop_chain(20)
+    answers: list[httpx.Response] = []
+    hooks = {"response": [lambda response: answers.append(response)]}
+    quick = settings.model_copy(update={"sync_timeout_seconds": 1.0})
+    with ApiServer(create_app(quick, run_watcher=False)) as server:
+        client = TabularClient(api_key=H["X-API-Key"], base_url=server.url,
+                               http_client=httpx.Client(event_hooks=hooks))
+        out = client.multitable_generate(tables, rels, seed=2, method="parent_first")
+    posted = [a for a in answers if a.request.method == "POST" and a.request.url.path.endswith("/generate")]
+    assert [a.status_code for a in posted] == [202]
+    assert posted[0].headers["location"].startswith("/api/tabular/jobs/multi-")
+    assert set(out) == set(tables) and len(out["customers"]) == len(tables["customers"])
+    answer = out["orders"].attrs["inferloop"]
+    assert answer["status"] == "completed" and answer["relationship_integrity"]["valid"] is True
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -218,20 +252,26 @@ def test_cycle(api, chain_urls):
     assert "cycle" in err["message"]
 
 
-def test_orphans_are_refused_with_counts_then_dropped_on_request(api, chain_urls):
+def test_orphans_are_refused_with_counts_or_kept_with_an_empty_key(api, chain_urls):
+    """orphans: error (the default) is a 400 with counts; null keeps the rows (drop: the 202 test above)."""
     tables, rels, urls = chain_urls
     orders = tables["orders"].copy()
     orders.loc[orders.index[:3], "customer_id"] = "C9999"
     urls = {**urls, "orders": upload_tables(api, {"orders": orders})["orders"]}
     err = assert_error(generate(api, {"tables": urls, "relationships": rels}), "CONSTRAINT_VIOLATION",
                        "relationships[0].child_key")
-    assert err["orphans"] == {"orders": 3} and "drop_orphans" in err["message"]
-    r = generate(api, {"tables": urls, "relationships": rels, "drop_orphans": True, "seed": 1})
+    assert err["orphans"] == {"orders": 3} and 'orphans: "null"' in err["message"]
+    assert_error(generate(api, {"tables": urls, "relationships": rels, "orphans": "null", "drop_orphans": True}),
+                 "INVALID_REQUEST", "orphans")
+    r = generate(api, {"tables": urls, "relationships": rels, "orphans": "null", "seed": 1,
+                       "method": "parent_first"})
     assert r.status_code == 200, r.text
-    lost_items = int(tables["order_items"]["order_id"].isin(orders["order_id"].iloc[:3]).sum())
-    expected = {"orders": 3, **({"order_items": lost_items} if lost_items else {})}
-    assert r.json()["orphans_dropped"] == expected
-    assert r.json()["relationship_integrity"]["valid"] is True
+    body = r.json()
+    assert body["orphans"] == "null" and body["orphans_nulled"] == {"orders": 3} and body["orphans_dropped"] == {}
+    assert body["tables_generated"]["orders"]["rows"] == len(orders)     # every row kept
+    assert body["relationship_integrity"]["valid"] is True
+    out = download(api, body["tables_generated"]["orders"]["download_url"])
+    assert out["customer_id"].isna().sum() == 3                          # as many rows without a parent
 
 
 @pytest.mark.parametrize("scale", [0, -2.5])

@@ -325,7 +325,7 @@ def test_nycflights_sample_with_real_orphans_in_every_mode(prefect_platform, tmp
     assert set(orphans) <= {"airports.faa -> flights.dest", "planes.tailnum -> flights.tailnum"} and orphans
     _, dropped = check_tables(tables, schema, "drop")
     assert dropped["flights"] <= sum(orphans.values())
-    m = multitable(tables=sources, relationships=rels, seed=5, orphans="null")
+    m = multitable(tables=sources, relationships=rels, seed=5, orphans="null", method="parent_first")
     assert m["method"] == "parent_first" and m["relationship_integrity"]["valid"], m["method_choice"]
     assert m["orphans_nulled"] == dropped and m["orphans"] == "null"     # the same rows, kept
     assert m["tables"]["flights"]["rows"] == len(tables["flights"])       # every flight kept
