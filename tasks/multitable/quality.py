@@ -28,7 +28,7 @@ PROPERTIES = {"Column Shapes": "column_shapes", "Column Pair Trends": "column_pa
 def quality_report(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame], schema: Schema,
                    max_rows: int = MAX_ROWS) -> dict[str, Any]:
     """Overall score, the four property scores and a parent-child column-pair score per relationship."""
-    from sdmetrics.reports.multi_table import QualityReport
+    from sdmetrics.reports import QualityReport  # the unified report (its multi_table one is deprecated)
 
     started = time.perf_counter()
     leaves = {t for t in schema.tables if not schema.children_of(t)}  # sampling a parent would orphan rows
