@@ -115,7 +115,10 @@ def run(name: str, frames: dict[str, pd.DataFrame], method: str, scale: float, s
     out, notes = model.sample(scale, seed=seed)
     sample = time.perf_counter() - t0
     integrity = integrity_report(out, schema)
+    quality = quality_report(checked, out, schema)
     return {"schema": name, "method": method, "tables": len(frames), "relationships": len(rels),
+            "quality": quality["score"], "cardinality": quality["cardinality"],
+            "intertable": quality["intertable_trends"],
             "depth": schema.depth(), "input_rows": sum(len(df) for df in frames.values()),
             "output_rows": sum(len(df) for df in out.values()), "fit_s": fit, "sample_s": sample,
             "integrity": integrity["score"], "valid": integrity["valid"],
@@ -256,12 +259,13 @@ def main() -> None:
             print(json.dumps(res), flush=True)
     print(f"\npython {platform.python_version()}, {platform.machine()}, scale {args.scale}, seed {args.seed}\n")
     print("| schema | method | tables | relationships | depth | input rows | output rows | fit | sample "
-          "| integrity (keys checked) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| integrity (keys checked) | quality | cardinality | intertable trends |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in runs:
         print(f"| {r['schema']} | {r['method']} | {r['tables']} | {r['relationships']} | {r['depth']} "
               f"| {r['input_rows']:,} | {r['output_rows']:,} | {r['fit_s']:.1f} s | {r['sample_s']:.1f} s "
-              f"| {r['integrity']:.4f} {'valid' if r['valid'] else 'INVALID'} ({r['checked_keys']:,}) |")
+              f"| {r['integrity']:.4f} {'valid' if r['valid'] else 'INVALID'} ({r['checked_keys']:,}) "
+              f"| {r['quality']} | {r['cardinality']} | {r['intertable']} |")
 
 
 if __name__ == "__main__":
