@@ -31,6 +31,15 @@ def _record(job_id: str, kind: str, owner: str, options: dict) -> None:
         s.add(db.Job(id=job_id, kind=kind, owner=owner, options=options))
 
 
+EARLY_ANSWER = {202: {"description": "The run is estimated to take longer than this endpoint waits "
+                            "(INFERLOOP_SYNC_TIMEOUT_SECONDS): it goes on as a job; poll status_url",
+                      "content": {"application/json": {"example": {
+                          "job_id": "gen-123", "status": "pending", "status_url": "/api/tabular/jobs/gen-123",
+                          "estimated_time": 240, "sync_timeout_seconds": 55.0,
+                          "message": "generation is estimated to take about 240 s, longer than this endpoint "
+                                     "waits (55 s): it runs as a job; poll status_url for its result"}}}}}
+
+
 def status_url(job_id: str) -> str:
     return f"/api/tabular/jobs/{job_id}"
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api import dispatch
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error, forget_job, link_run
-from api.sync_jobs import early_answer, wait_for_run
+from api.sync_jobs import EARLY_ANSWER, early_answer, wait_for_run
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.constraint_specs import check_columns_exist, constraints_for, load_constraint_file
@@ -79,7 +79,8 @@ async def read_constraints(upload: UploadFile | None, constraint_id: str | None,
     return None
 
 
-@router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result; 202 with the job when the estimate exceeds the wait)")
+@router.post("/generate", summary="Generate synthetic data from an uploaded file (waits for the result)",
+             responses=EARLY_ANSWER)
 async def generate(
     request: Request,
     principal: CurrentPrincipal,

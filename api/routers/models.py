@@ -21,7 +21,7 @@ from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
 from api.jobs import failure_error, read_manifest
 from api.models_service import TrainingRequest, current_model, delete_model, start_sampling, start_training
-from api.sync_jobs import early_answer, wait_for_run
+from api.sync_jobs import EARLY_ANSWER, early_answer, wait_for_run
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.errors import InferloopError
@@ -209,7 +209,8 @@ async def remove_model(model_id: str, owner: CurrentOwner):
     return {"ok": True, "model_id": model_id}
 
 
-@router.post("/models/{model_id}/generate", summary="Generate data with a saved model (waits for the result)")
+@router.post("/models/{model_id}/generate", summary="Generate data with a saved model (waits for the result)",
+             responses=EARLY_ANSWER)
 async def generate_from_model(model_id: str, body: ModelGenerateRequest, request: Request,
                               principal: CurrentPrincipal, settings: SettingsDep):
     if body.format not in FORMATS:

@@ -25,7 +25,7 @@ from api import dispatch
 from api.data_urls import resolve_data_url
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import failure_error, link_run, read_manifest
-from api.sync_jobs import early_answer, wait_for_run
+from api.sync_jobs import EARLY_ANSWER, early_answer, wait_for_run
 from api.uploads import store_upload
 from inferloop import db, registry, storage
 from inferloop.errors import InferloopError, invalid_request
@@ -93,6 +93,7 @@ _FORM_TEXT = ("algorithm", "scale_factor", "seed", "method", "orphans", "drop_or
 
 
 @router.post("/multitable/generate", summary="Generate related tables keeping their relationships (waits)",
+             responses=EARLY_ANSWER,
              openapi_extra={"requestBody": {"content": {
                  "application/json": {"schema": MultitableRequest.model_json_schema()},
                  "multipart/form-data": {"schema": {"type": "object", "description": (
@@ -156,7 +157,7 @@ async def generate_multitable(request: Request, principal: CurrentPrincipal, set
     return await _answer(job_id, fr, settings, estimate)
 
 
-@router.post("/multitable/models/{model_id}/generate",
+@router.post("/multitable/models/{model_id}/generate", responses=EARLY_ANSWER,
              summary="Generate related tables again from a saved multi-table model (waits)")
 async def generate_from_multitable_model(model_id: str, body: MultitableSampleRequest,
                                          principal: CurrentPrincipal, settings: SettingsDep):

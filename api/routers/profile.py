@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentOwner, SettingsDep
 from api.routers.generate import parse_int
-from api.sync_jobs import report_response, run_and_wait
+from api.sync_jobs import EARLY_ANSWER, report_response, run_and_wait
 from api.uploads import store_upload
 from inferloop import db, storage
 from inferloop.estimates import estimate_profile_seconds
@@ -19,7 +19,8 @@ from inferloop.tables import validate_upload
 router = APIRouter(tags=["profiling"])
 
 
-@router.post("/profile", summary="Profile an uploaded table: types, statistics, distributions, correlations")
+@router.post("/profile", summary="Profile an uploaded table: types, statistics, distributions, correlations",
+             responses=EARLY_ANSWER)
 async def profile(
     owner: CurrentOwner,
     settings: SettingsDep,

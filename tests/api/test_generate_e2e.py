@@ -180,6 +180,20 @@ def test_a_sync_call_estimated_past_the_limit_answers_202_with_its_job_at_once(a
     assert len(read_csv(download(api, body["job_id"]).content)) == 10
 
 
+def test_profile_estimated_past_the_limit_answers_202_too(api, settings):
+    from api.main import create_app
+
+    quick = settings.model_copy(update={"sync_timeout_seconds": 0.2})
+    with ApiServer(create_app(quick, run_watcher=False)) as server:
+        r = httpx.post(f"{server.url}/api/tabular/profile", headers=H, timeout=60,
+                       files={"file": ("customers.csv", customers(50).to_csv(index=False).encode())})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["job_id"].startswith("prof-") and body["estimated_time"] > 0.2
+    r = httpx.post(f"{api}/api/tabular/jobs/{body['job_id']}/cancel", headers=H, timeout=60)  # not needed here
+    assert r.status_code in (202, 409), r.text
+
+
 def test_ready_checks_everything(api):
     r = httpx.get(f"{api}/ready", timeout=300)
     assert r.status_code == 200, r.text
