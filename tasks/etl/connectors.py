@@ -1031,7 +1031,7 @@ class FileWriter(Writer):
         if not self.c.is_s3:
             self.fs.makedirs(parent, exist_ok=True)
         self.fh = self.fs.open(self.partial, "wb")
-        self.schema = plain_batch(schema.empty_table().to_batches()[0]).schema if schema.names else schema
+        self.schema = plain_batch(pa.RecordBatch.from_pylist([], schema=schema)).schema
         self.out = (pq.ParquetWriter(self.fh, self.schema) if self.c.type == "parquet"
                     else pacsv.CSVWriter(self.fh, self.schema))
 
