@@ -458,6 +458,7 @@ async def run(pipeline_id: str, owner: EtlOwner, settings: SettingsDep, response
         await run_in_threadpool(_forget, job.id)
         raise
     await run_in_threadpool(_link, job.id, str(fr.id))
+    job.flow_run_id = str(fr.id)
     if body.async_:
         response.status_code = 202
         return {"run_id": job.id, "pipeline_id": row.id, "status": "pending", "flow_run_id": str(fr.id),
