@@ -269,3 +269,41 @@ def test_webhook_registration_checks(client, user):
     envelope(client.post(f"{V1}/webhooks", headers=user, json={"url": "ftp://example.com/h",
                                                                "events": ["pipeline.failed"], "secret": "0123456789"}),
              400, "VALIDATION_ERROR", "url")
+
+
+# --- the Python client and the CLI ------------------------------------------------------------------------------
+
+def test_client_login_typed_errors_and_nl_query(client, url, shop):
+    from inferloop import EtlClient
+    from inferloop.client import AuthenticationError, ValidationError
+
+    email, password, _ = new_user(client)
+    with pytest.raises(AuthenticationError):
+        EtlClient.login(email, "not-the-password", base_url=url)
+    with EtlClient.login(email, password, base_url=url) as c:
+        assert c.connectors.list() == []
+        assert {t["type"] for t in c.connectors.types()} >= {"postgresql", "mysql"}
+        with pytest.raises(ValidationError) as e:
+            c.connectors.create("postgresql", {"host": "127.0.0.1", "port": 1, "database": "test"})
+        assert e.value.code == "VALIDATION_ERROR" and "cannot connect" in e.value.message
+        c.refresh()
+        assert c.storage_recommend({"size_gb": 1})["primary"]["storage"]
+
+
+def test_cli_query_and_exit_codes(client, url, user, shop, monkeypatch):
+    from typer.testing import CliRunner
+
+    from inferloop.cli import app
+
+    token = user["Authorization"].split()[1]
+    runner = CliRunner()
+    ok = runner.invoke(app, ["etl", "query", "count orders per status", "--source", shop["connector_id"],
+                             "--api-key", token, "--url", url, "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert "GROUP BY" in ok.output
+    bad = runner.invoke(app, ["etl", "query", "count the unicorns", "--source", shop["connector_id"],
+                              "--api-key", token, "--url", url])
+    assert bad.exit_code == 1 and "unicorns" in bad.output
+    missing = runner.invoke(app, ["etl", "pipelines", "show", "pipe_0000000000000000", "--api-key", token,
+                                  "--url", url])
+    assert missing.exit_code == 4

@@ -231,7 +231,7 @@ def test_failed_expectation_fails_the_run_and_loads_nothing(client, user, dbs, c
                           "AND table_name = 'strict_orders'")[0][0] == 0
 
 
-def test_params_bind_placeholders_and_bad_input_creates_nothing(client, user, dbs, conns):
+def test_params_bind_placeholders_and_bad_input_creates_nothing(client, url, user, dbs, conns):
     _, mydb = dbs
     src, dst = conns
     before = client.get(f"{V1}/pipelines", headers=user).headers["X-Total-Count"]
@@ -254,10 +254,12 @@ def test_params_bind_placeholders_and_bad_input_creates_nothing(client, user, db
     pid = r.json()["pipeline_id"]
     missing = client.post(f"{V1}/pipelines/{pid}:run", headers=user, json={})
     assert missing.status_code == 400 and "min_total" in missing.json()["error"]["message"]
-    run = client.post(f"{V1}/pipelines/{pid}:run", headers=user, json={"params": {"min_total": 100}, "async": False})
-    assert run.json()["status"] == "success", run.json()
+    from inferloop import EtlClient
+
+    with EtlClient(api_key=user["Authorization"].split()[1], base_url=url) as etl:  # the Python client
+        done = etl.pipelines.get(pid).run(params={"min_total": 100}).wait(timeout=420)
     expected = pg_count(dbs[0], "orders", "WHERE total >= 100")
-    assert run.json()["rows"]["loaded"] == expected == my_query(mydb, "SELECT count(*) FROM big_orders")[0][0]
+    assert done["rows"]["loaded"] == expected == my_query(mydb, "SELECT count(*) FROM big_orders")[0][0]
 
 
 def test_plain_flow_call_pg_to_mariadb(dbs):
