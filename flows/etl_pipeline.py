@@ -76,6 +76,7 @@ def _run(out, source, target, target_table, sql, table, load_mode, transform, va
     else:
         raise InferloopError("INVALID_REQUEST", "give the pipeline a sql query or a source table", "sql")
 
+    validate_step.preload(expectations)  # overlaps the slow import with the extract
     progress = Progress("etl_pipeline")
     progress.set(2, f"extracting from {src.label}", force=True)
     ex = extract(src, query, f"{out}/stage/extract", chunk,

@@ -171,13 +171,14 @@ def test_transform_spec_checked_and_applied():
 
 def test_expectations_run_with_great_expectations_per_chunk():
     import pandas as pd
+    import pyarrow as pa
 
     exps = va.check([{"expectation": "not_null", "column": "a"},
                      {"expectation": "expect_column_values_to_be_between", "column": "a", "min": 0, "max": 10},
                      {"expectation": "in_set", "column": "s", "values": ["x", "y"]}])
     v = va.ChunkValidator(exps)
-    v.validate(pd.DataFrame({"a": [1, 2, None], "s": ["x", "y", "x"]}))
-    v.validate(pd.DataFrame({"a": [11, 2, 3], "s": ["x", "z", "y"]}))
+    v.validate(pa.RecordBatch.from_pandas(pd.DataFrame({"a": [1, 2, None], "s": ["x", "y", "x"]})))
+    v.validate(pa.RecordBatch.from_pandas(pd.DataFrame({"a": [11, 2, 3], "s": ["x", "z", "y"]})))
     res = {r["expectation"]: r for r in v.result()}
     assert not res["not_null"]["success"] and res["not_null"]["unexpected_count"] == 1
     assert not res["between"]["success"] and res["between"]["unexpected_count"] == 1
