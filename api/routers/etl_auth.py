@@ -3,6 +3,8 @@ account its email + password login. Tokens are the platform's JWTs: they work on
 
 from __future__ import annotations
 
+import hashlib
+
 import limits
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +32,7 @@ class RefreshRequest(BaseModel):
 @router.post("/auth/login", summary="Exchange email and password for an access and a refresh token")
 async def login(body: LoginRequest, settings: SettingsDep):
     email = body.email.strip().lower()
-    if not limiter_for(settings).hit(LOGIN_ATTEMPTS, "etl-login", email[:320]):
+    if not limiter_for(settings).hit(LOGIN_ATTEMPTS, "etl-login", hashlib.sha256(email.encode()).hexdigest()[:32]):
         raise InferloopError("RATE_LIMITED", "too many login attempts for this email; retry in a minute",
                              status=429, headers={"Retry-After": "60"})
     principal = await run_in_threadpool(logins.login, email, body.password)

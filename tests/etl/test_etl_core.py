@@ -324,3 +324,20 @@ def test_stage_roundtrip(tmp_path):
     assert rows == 20 and len(uris) == 2 and schema.names == ["a"]
     assert sum(b.num_rows for b in stage.iter_batches(uris, 7)) == 20
     assert stage.scan(uris).select(pl.col("a").sum()).collect().item() == sum(range(20))
+
+
+def test_a_scheduled_run_registers_its_job_once():
+    """Runs made by the Prefect scheduler become jobs (webhooks, listings) when they start."""
+    from inferloop import db
+    from inferloop.settings import get_settings
+    from tasks.etl import store
+
+    db.migrate(get_settings().database)
+    pipe = store.add_pipeline(store.EtlPipeline(id=store.new_id("pipe"), owner="owner-x", name="p",
+                                                created_at=db.utcnow(), updated_at=db.utcnow()))
+    flow_run_id = str(__import__("uuid").uuid4())
+    job_id = store.ensure_run_job(flow_run_id, pipe.id)
+    assert job_id and store.ensure_run_job(flow_run_id, pipe.id) == job_id
+    (job,) = store.run_jobs("owner-x", pipe.id)
+    assert job.kind == "etl_run" and job.options["trigger"] == "schedule" and job.flow_run_id == flow_run_id
+    assert store.ensure_run_job(flow_run_id + "x", "pipe_unknown") is None
