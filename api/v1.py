@@ -22,5 +22,7 @@ def v1_router() -> APIRouter:
     # context (issue 14)
 
     # etl (issue 15)
+    from api.routers import etl
+    r.include_router(etl.etl_router())
 
     return r

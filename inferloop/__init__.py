@@ -18,6 +18,7 @@ _CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "Authen
                    # image (issue 13)
                    # context (issue 14)
                    # etl (issue 15)
+                   "EtlClient",
                    )
 
 __all__ = ["__version__", *_CLIENT_EXPORTS]

@@ -183,6 +183,9 @@ app.add_typer(jobs_app, name="jobs")
 # --- context (issue 14) ---
 
 # --- etl (issue 15) ---
+from inferloop.cli_etl import etl_app  # noqa: E402
+
+app.add_typer(etl_app, name="etl")
 
 
 def main() -> None:

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     # --- context (issue 14) ---
 
     # --- etl (issue 15) ---
+    etl_secret_key: str = Field(default="", description="Fernet key encrypting connector credentials at rest; "
+                                "empty: <home>/etl-secret.key (created 0600 on first use)")
+    etl_chunk_rows: int = Field(default=100_000, ge=1_000, description="rows per chunk moved by etl_pipeline")
+    etl_connect_timeout_seconds: float = Field(default=5.0, gt=0, description="connector connect/test timeout")
+    etl_query_timeout_seconds: float = Field(default=30.0, gt=0, description="preview/profile/query time limit")
+    jwt_refresh_ttl_seconds: int = Field(default=7 * 24 * 3600, description="life of /api/v1/auth refresh tokens")
+    etl_llm_plugin: str = Field(default="", description="module:callable of an optional NL->pipeline plug-in "
+                                "(off when empty); the deterministic parser is the default")
 
     # --- platform: warm worker, shutdown (issue 16) ---
 

@@ -35,6 +35,7 @@ from inferloop.sources import check_public_host
 log = logging.getLogger("inferloop.webhooks")
 
 EVENTS = ("generation.completed", "job.failed", "job.cancelled", "model.trained")
+_REGISTERED: set[str] = set()  # events of the /api/v1 systems (register_events), sent like the built-in ones
 SECRET_MIN, SECRET_MAX = 8, 256
 MAX_URL_LENGTH = 2048
 MAX_ERROR_LENGTH = 500
@@ -78,6 +79,11 @@ def check_webhook_url(url: str, settings: Settings, field: str = "url") -> str:
     if not settings.webhook_allow_private:
         check_public_host(host, field)
     return url
+
+
+def register_events(*events: str) -> None:
+    """Let a system's job kind queue its own events (e.g. the ETL API's pipeline.completed)."""
+    _REGISTERED.update(events)
 
 
 def check_events(events: object) -> list[str]:
@@ -153,7 +159,7 @@ def enqueue(session: Session, *, owner: str, job_id: str | None, event: str, dat
     callback_secret (callback_secret here is that same value, kept on the job row) or
     settings.callback_secret when it sends.
     """
-    if event not in EVENTS:
+    if event not in EVENTS and event not in _REGISTERED:
         raise ValueError(f"unknown webhook event {event!r}")
     now = _utc(now)
     payload = make_payload(event, data, now)

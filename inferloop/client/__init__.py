@@ -1,13 +1,14 @@
-"""The Python client of the Tabular API: `TabularClient`, job handles and typed errors."""
+"""The Python clients: `TabularClient` (Tabular API), `EtlClient` (ETL API), job handles and typed errors."""
 
 from inferloop.client.errors import (AlgorithmError, APIConnectionError, APITimeoutError, AuthenticationError,
                                      ConflictError, ConstraintViolationError, InferloopAPIError, InvalidFileError,
                                      JobCancelledError, JobFailedError, NotFoundError, PermissionDeniedError,
                                      RateLimitError, ServerError, ValidationError)
+from inferloop.client.etl import EtlClient
 from inferloop.client.jobs import Batch, Job
 from inferloop.client.tabular import TabularClient
 
 __all__ = ["TabularClient", "Job", "Batch", "InferloopAPIError", "AuthenticationError", "PermissionDeniedError",
            "NotFoundError", "ValidationError", "InvalidFileError", "AlgorithmError", "ConstraintViolationError",
            "ConflictError", "RateLimitError", "ServerError", "APITimeoutError", "APIConnectionError",
-           "JobFailedError", "JobCancelledError"]
+           "JobFailedError", "JobCancelledError", "EtlClient"]
