@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from flows.outputs import current_run_dir, record_error, write_result
 from tasks.context.generate import sample_rows
-from tasks.context.plan import sample_counts
+from tasks.context.plan import check_capacity, sample_counts
 from tasks.context.spec import public_schemas
 from tasks.context.steps import generate, new_seed, resolve_spec, validate, write_parts
 
@@ -30,6 +30,7 @@ def context_sample(context: str | None = None, spec: dict | None = None, sample_
         spec, warnings = resolve_spec(context, spec, domain_hint, schemas)
         seed = seed if seed is not None else new_seed()
         counts = sample_counts(spec, int(sample_size))
+        check_capacity(spec, counts)
         frames = generate(spec, counts, {n: 0 for n in counts}, counts, seed)
         report = validate(spec, frames)
         parts = write_parts(frames, out, 0)

@@ -35,6 +35,12 @@ from inferloop.sources import check_public_host
 log = logging.getLogger("inferloop.webhooks")
 
 EVENTS = ("generation.completed", "job.failed", "job.cancelled", "model.trained")
+
+
+def register_events(*names: str) -> None:
+    """Add a system's webhook events (final states of its job kinds) to the known ones."""
+    global EVENTS
+    EVENTS = tuple(dict.fromkeys((*EVENTS, *names)))
 SECRET_MIN, SECRET_MAX = 8, 256
 MAX_URL_LENGTH = 2048
 MAX_ERROR_LENGTH = 500

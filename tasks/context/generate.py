@@ -251,6 +251,11 @@ class TableBuilder:
                       and f["name"] in self.cols), None)
         last = next((self.cols[f["name"]] for f in self.schema["fields"] if f["type"] == "LAST_NAME"
                      and f["name"] in self.cols), None)
+        full = next((self.cols[f["name"]] for f in self.schema["fields"] if f["type"] == "NAME"
+                     and f["name"] in self.cols), None)
+        if (first is None or last is None) and full is not None:  # the row's own full name
+            parts = full.cast(pl.String).str.split_exact(" ", 1)
+            first, last = parts.struct.field("field_0"), parts.struct.field("field_1")
         if first is None:
             first = _from_pool(self.pool("first_name"), self.n, rng)
         if last is None:

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from inferloop.errors import InferloopError
+from tasks.context.generate import pattern_space
 from tasks.context.spec import owner_of, to_schema
 
 MAX_FIX_PASSES = 50
@@ -143,6 +144,26 @@ def _fit_batches(children: list[int], parents: list[int], r: dict) -> None:
             children[taker] += move
 
 
+def check_capacity(spec: dict, totals: dict[str, int]) -> None:
+    """400 when a unique field cannot hold as many distinct values as its schema gets rows."""
+    for i, s in enumerate(spec["schemas"]):
+        n = totals.get(s["name"], 0)
+        for j, f in enumerate(s["fields"]):
+            if not f.get("unique") or f.get("primary_key"):
+                continue
+            space = None
+            if f.get("choices"):
+                space = len(f["choices"])
+            elif f["type"] == "STRING" and f.get("pattern"):
+                space = pattern_space(f["pattern"])
+            elif f["type"] == "INTEGER":
+                space = int(f["max"]) - int(f["min"]) + 1
+            if space is not None and n > space:
+                raise InferloopError("INVALID_REQUEST", f"{s['name']}.{f['name']} is unique but can take only {space} "
+                                     f"distinct values, and {n} rows are planned; widen its pattern or range, or "
+                                     "make it not unique", f"schemas[{i}].fields[{j}]")
+
+
 def plan_corpus(spec: dict, corpus_size: int, batch_size: int | None, default_batch: int,
                 max_batches: int) -> dict[str, Any]:
     """The corpus plan: totals per schema, batches (counts and global row offsets), warnings."""
@@ -156,6 +177,7 @@ def plan_corpus(spec: dict, corpus_size: int, batch_size: int | None, default_ba
                         f"raised to {effective} so that the corpus runs in {n_batches} batches (at most "
                         f"{max_batches})")
     totals = schema_totals(spec, corpus_size)
+    check_capacity(spec, totals)
     roots = min(totals[n] for n in totals if owner_of(spec, n) is None)
     n_batches = max(1, min(n_batches, roots))
     batches = split_batches(spec, totals, n_batches)

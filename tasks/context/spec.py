@@ -168,7 +168,7 @@ def _check_numeric(out: dict, ftype: str, where: str) -> None:
     for k in ("mean", "std"):
         if k in out:
             _number(out[k], f"{where}.{k}")
-    if ftype == "DECIMAL":
+    if ftype in ("DECIMAL", "FLOAT"):
         out.setdefault("decimals", 2)
     if "decimals" in out and (not isinstance(out["decimals"], int) or not 0 <= out["decimals"] <= 6):
         raise invalid(f"{where}.decimals must be a whole number from 0 to 6", f"{where}.decimals")
