@@ -35,7 +35,14 @@ from tasks.context.plan import plan_corpus
 from tasks.context.spec import public_schemas, to_schema
 from tasks.context.steps import build_batch, check_corpus, export, new_seed, resolve_spec
 
-_TRACKERS: dict[str, "CorpusProgress"] = {}   # parent run folder -> its tracker (batches run in this process)
+_TRACKERS: dict[str, "CorpusProgress"] = {}
+
+
+def peak_rss_mb() -> float:
+    """The peak resident memory of this process (the flow run's) so far, in MiB."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # parent run folder -> its tracker (batches run in this process)
 
 
 class CorpusProgress:
@@ -195,6 +202,7 @@ def _corpus(out: str, context: str | None, spec: dict | None, corpus_size: int, 
         result["flow_run_id"] = flow_run.id
         manifest["exports"][export_key(fmt, opts)] = result
     manifest["total_seconds"] = round(time.perf_counter() - started, 3)
+    manifest["peak_rss_mb"] = peak_rss_mb()
     write_result(out, manifest)
     if manifest["generated_records"] != corpus_size:
         raise InferloopError("GENERATION_FAILED", f"{manifest['generated_records']} records were generated, "
@@ -202,4 +210,4 @@ def _corpus(out: str, context: str | None, spec: dict | None, corpus_size: int, 
     print(f"corpus done: {corpus_size} records in {generated:.1f} s ({manifest['rows_per_second']} records/s), "
           "every rule and key checked")
     return {k: manifest[k] for k in ("flow_run_id", "kind", "seed", "corpus_size", "records", "generated_records",
-                                     "generation_seconds", "rows_per_second")}
+                                     "generation_seconds", "rows_per_second", "peak_rss_mb")}

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from api import dispatch
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import forget_job
 from api.routers import context_jobs as cj
@@ -223,8 +224,6 @@ async def feedback(body: FeedbackRequest, principal: CurrentPrincipal, _: Contex
     job = await run_in_threadpool(cj.context_job, body.job_id, principal.owner)
     opts = job.options or {}
     if job.flow_run_id:
-        from api import dispatch
-
         status = dispatch.public_status(await dispatch.read(job.flow_run_id))
         if status in ("pending", "running"):
             raise InferloopError("CONFLICT", f"job '{job.id}' is {status}; give feedback once its run has ended",

@@ -95,6 +95,13 @@ def test_other_owners_see_nothing(api, sample):
 
 def test_sample_export_formats(api, sample):
     job_id = sample["job_id"]
+    for bad, field in (({"format": "sql", "options": {"sql_dialect": "oracle"}}, "options.sql_dialect"),
+                       ({"format": "pdf"}, "format"), ({"format": "csv", "schemas": ["nope"]}, "schemas")):
+        r = post(api, f"/jobs/{job_id}/export", bad)
+        assert r.status_code == 400 and r.json()["field"] == field and r.json()["error_code"] == "VALIDATION_ERROR"
+    assert get(api, f"/jobs/{job_id}/download/customers", format="sql", sql_dialect="oracle").status_code == 400
+    assert get(api, f"/jobs/{job_id}/download/unicorns").status_code == 404
+    assert get(api, f"/jobs/{job_id}").json()["result"]["exports"] == {}   # nothing was stored
     r = post(api, f"/jobs/{job_id}/export", {"format": "sql", "options": {"sql_dialect": "sqlite"}})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -112,7 +119,7 @@ def test_sample_export_formats(api, sample):
     ws = load_workbook(io.BytesIO(xlsx.content), read_only=True).active
     assert next(ws.iter_rows(values_only=True))[:2] == ("id", "customer_id")
     js = get(api, f"/jobs/{job_id}/download/customers", format="json")
-    assert js.status_code == 200 and len(js.json()) == 6 and "vip" in js.json()[0]
+    assert js.status_code == 200 and len(js.json()) == 6 and "email" in js.json()[0]
 
 
 def test_corpus_in_batches_with_progress_children_webhook_and_export(api):
