@@ -131,7 +131,7 @@ def load_mysql(script: Path, records: dict) -> dict:
 def platform(records: int, batch_size: int) -> dict:
     import httpx
 
-    from benchmarks.bench_platform import API_KEY, embedded_platform, isolated_settings
+    from bench_platform import API_KEY, embedded_platform, isolated_settings
 
     home = Path(tempfile.mkdtemp(prefix="inferloop-context-bench-"))
     settings = isolated_settings(home)

@@ -16,16 +16,19 @@ from __future__ import annotations
 import copy
 import math
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from inferloop.errors import InferloopError
 from tasks.context import lexicon as lx
 from tasks.context.fields import TEMPORAL, field_words, infer_field, plural, singular, snake
-from tasks.context.spec import describe, normalize_spec, owner_of, public_schemas
+from tasks.context.spec import MAX_SCHEMAS, describe, normalize_spec, owner_of, public_schemas
 
 DOMAIN_NAMES = (*lx.DOMAINS, "general")
 MIN_DOMAIN_SCORE = 1.5
+MAX_GENERIC = 12        # generic entities made from listed nouns
+MAX_ENTITY_FIELDS = 60  # fields an entity may get from the text
 STOP = {"the", "a", "an", "its", "their", "his", "her", "of", "each", "every", "all", "must", "should", "be",
         "is", "are", "always", "any", "for", "in", "on", "to", "that", "which", "whose", "it", "they", "than"}
 
@@ -66,11 +69,40 @@ def _clean(text: str) -> str:
     return t
 
 
-def _sentences(text: str) -> list[str]:
-    parts = re.split(r"[.!?](?=\s|$)|[;\n]|,\s*(?:and|while|but)\s+|\s+while\s+", text)
-    return [p.strip(" ,:-\"'()") for p in parts if p and p.strip(" ,:-\"'()")]
+MAX_SENTENCE = 300      # longer runs of text are cut into pieces this long (rules are local phrases)
+MAX_SENTENCES = 1500    # distinct sentences read for fields and rules
+MAX_RULE_SENTENCES = 200  # sentences read as rules (each is tried against every rule phrasing)
 
 
+def _pieces(part: str, limit: int = MAX_SENTENCE) -> list[str]:
+    """A sentence, or pieces of at most `limit` characters cut at commas, 'and' or spaces."""
+    if len(part) <= limit:
+        return [part]
+    out, current = [], ""
+    for chunk in re.split(r"(,\s+|\s+and\s+|\s+)", part):
+        if len(current) + len(chunk) > limit and current:
+            out.append(current)
+            current = ""
+        current += chunk[:limit]
+    return [*out, current] if current else out
+
+
+def _sentences(text: str, clauses: bool = True, limit: int = MAX_SENTENCE) -> list[str]:
+    """Distinct sentences (split further at ', and' ... when `clauses`; long ones cut into pieces of at most
+    `limit` characters), in order, at most MAX_SENTENCES."""
+    split = r"[.!?](?=\s|$)|[;\n]" + (r"|,\s*(?:and|while|but)\s+|\s+while\s+" if clauses else "")
+    seen: dict[str, None] = {}
+    for p in re.split(split, text):
+        for piece in _pieces(p.strip(" ,:-\"'()"), limit):
+            piece = piece.strip(" ,:-\"'()")
+            if piece:
+                seen.setdefault(piece, None)
+                if len(seen) >= MAX_SENTENCES:
+                    return list(seen)
+    return list(seen)
+
+
+@lru_cache(maxsize=4096)
 def _alias_pattern(alias: str) -> str:
     words = alias.split()
     last = words[-1]
@@ -81,6 +113,20 @@ def _alias_pattern(alias: str) -> str:
     else:
         last_re = re.escape(last) + r"s?"
     return r"\b" + r"[\s_-]+".join([*map(re.escape, words[:-1]), last_re]) + r"\b"
+
+
+def grams(text: str) -> set[str]:
+    """The text's words (singular) and runs of two and three of them: keyword lookups in one set."""
+    words = [singular(w) for w in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text)]
+    out = set(words)
+    out.update(" ".join(words[i:i + 2]) for i in range(len(words) - 1))
+    out.update(" ".join(words[i:i + 3]) for i in range(len(words) - 2))
+    return out
+
+
+def has(g: set[str], phrase: str) -> bool:
+    """Whether the phrase (a keyword or an alias, singular or plural) occurs in the text of `g`."""
+    return " ".join(singular(w) for w in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", phrase)) in g
 
 
 NUMBER = r"\d[\d,]*(?:\.\d+)?(?:\s*(?:k|m|thousand|million|billion)\b)?"
@@ -97,6 +143,39 @@ def parse_number(text: str) -> float | None:
 
 def _tidy(v: float) -> int | float:
     return int(v) if float(v).is_integer() else v
+
+
+FIELD_VERBS = re.compile(r"\s(?:with|including|containing|that have|having|has|have|include|includes|contain|"
+                         r"contains|track|tracking|storing|store|stores)\s*:?\s+")
+DATE_OP = re.compile(r"\s(?P<op>on or after|after|later than|on or before|before|earlier than|prior to)\s")
+VERBS_AT_END = re.compile(r"(?:\s+(?:is|are|must be|should be|comes|come|happens|happen|occurs|occur|falls|fall|"
+                          r"always|never|only|be|must|should))+\s*$")
+
+
+class _Match(dict):
+    """Named parts of a phrase, read like a regex match."""
+
+    def group(self, name: str) -> str | None:
+        return self.get(name)
+
+
+RULE_WORDS = re.compile(r"\b(?:sum|total of|times|multiplied|after|before|later|earlier|prior|between|from|least|most|"
+                        r"more|less|greater|under|over|above|below|exceeds?|positive|negative|zero|one of|either|"
+                        r"any of|only|unique|required|mandatory|present|empty|null|missing|must|should|always|never|"
+                        r"needs)\b|[<>*]")
+
+
+def _windows(s: str, before: int = 100, after: int = 140) -> list[str]:
+    """A short sentence, or the phrases around its first rule words (a rule is a local phrase; this keeps
+    the rule patterns' cost bounded on long text)."""
+    if len(s) <= before + after:
+        return [s] if RULE_WORDS.search(s) else []
+    out = []
+    for m in list(RULE_WORDS.finditer(s))[:3]:
+        lo = s.rfind(" ", 0, max(0, m.start() - before)) + 1
+        hi = s.find(" ", min(len(s), m.end() + after))
+        out.append(s[lo:hi if hi > 0 else len(s)].strip())
+    return out
 
 
 # --- the working model of one analysis ------------------------------------------------------------------
@@ -147,7 +226,8 @@ class LexiconAnalyzer:
 
     def analyze(self, context: str, domain_hint: str | None = None) -> dict[str, Any]:
         text = _clean(context)
-        scores = {d.name: self._score(d, text) for d in lx.DOMAINS.values()}
+        g = grams(text)
+        scores = {d.name: self._score(d, g) for d in lx.DOMAINS.values()}
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         top, top_score = ranked[0]
         second = ranked[1][1]
@@ -161,39 +241,41 @@ class LexiconAnalyzer:
             confidence = 0.5 + 0.5 * (1 - math.exp(-(top_score - second) / 3))
         draft = Draft(domain)
         if domain != "general":
-            self._domain_entities(draft, lx.DOMAINS[domain], text)
-        self._listed_entities(draft, text)
+            self._domain_entities(draft, lx.DOMAINS[domain], g)
+        lines = _sentences(text, clauses=False, limit=1000)  # whole sentences: lists keep their commas
+        self._listed_entities(draft, lines)
         if not draft.entities:
             raise InferloopError("INVALID_REQUEST", "no data entities could be found in the context; name what "
                                  "the data is about (e.g. 'customers with orders and their lines') or give "
                                  f"domain_hint ({', '.join(lx.DOMAINS)})", "context")
         sentences = _sentences(text)
+        if len(sentences) >= MAX_SENTENCES or len(lines) >= MAX_SENTENCES:
+            draft.notes.append(f"a long context: only its first {MAX_SENTENCES} distinct sentences were read for "
+                               "entities, fields, counts and rules (keywords were read in all of it)")
         fanout_spans = self._fanouts(draft, sentences)
-        self._volumes(draft, text, fanout_spans)
+        self._volumes(draft, lines, fanout_spans)
         for s in sentences:
             self._fields_from(draft, s)
         self._propagate_volumes(draft)
         self._domain_rules(draft, lx.DOMAINS.get(domain))
-        for s in sentences:
+        ruled = [s for s in sentences if RULE_WORDS.search(s)]
+        if len(ruled) > MAX_RULE_SENTENCES:
+            draft.notes.append(f"{len(ruled)} sentences look like rules; only the first {MAX_RULE_SENTENCES} were "
+                               "read as rules")
+        for s in ruled[:MAX_RULE_SENTENCES]:
             self._rules_from(draft, s)
         return finish(draft, round(min(confidence, 0.99), 2), self.name)
 
     # -- domain and entities --
     @staticmethod
-    def _score(d: lx.DomainDef, text: str) -> float:
-        score = 0.0
-        for kw, w in d.keywords.items():
-            if re.search(_alias_pattern(kw), text):
-                score += w
-        for e in d.entities:
-            if any(re.search(_alias_pattern(a), text) for a in (*e.aliases, e.name.replace("_", " "))):
-                score += 1.0
+    def _score(d: lx.DomainDef, g: set[str]) -> float:
+        score = sum(w for kw, w in d.keywords.items() if has(g, kw))
+        score += sum(1.0 for e in d.entities if any(has(g, a) for a in (*e.aliases, e.name.replace("_", " "))))
         return score
 
-    def _domain_entities(self, draft: Draft, d: lx.DomainDef, text: str) -> None:
-        draft.keywords += [kw for kw in d.keywords if re.search(_alias_pattern(kw), text)]
-        named = [e for e in d.entities
-                 if any(re.search(_alias_pattern(a), text) for a in (*e.aliases, e.name.replace("_", " ")))]
+    def _domain_entities(self, draft: Draft, d: lx.DomainDef, g: set[str]) -> None:
+        draft.keywords += [kw for kw in d.keywords if has(g, kw)]
+        named = [e for e in d.entities if any(has(g, a) for a in (*e.aliases, e.name.replace("_", " ")))]
         chosen = {e.name for e in named} or set(d.core)
         if not named:
             draft.notes.append(f"no {d.name} entity was named; proposing the domain's core ones: "
@@ -220,9 +302,10 @@ class LexiconAnalyzer:
         for e in named:
             draft.keywords.append(e.name)
 
-    def _listed_entities(self, draft: Draft, text: str) -> None:
+    def _listed_entities(self, draft: Draft, lines: list[str]) -> None:
         """Nouns listed after 'with', 'including', ... that are no known entity become generic entities."""
         found: list[str] = []
+        text = "\n".join(lines)
         for m in re.finditer(r"\b(?:with|including|includes|include|covering|tracking|tracks|track|manage|"
                              r"manages|managing|containing|contains|of|for|has|have)\s+([a-z0-9 ,/&'\-]+)", text):
             items = [i.strip() for i in re.split(r",|\band\b|\bor\b|&|/", m.group(1)) if i.strip()]
@@ -240,6 +323,11 @@ class LexiconAnalyzer:
             noun = self._noun(m.group(1))
             if noun and draft.domain == "general" and not draft.find_entity(m.group(1)) and noun not in found:
                 found.append(noun)
+        room = max(0, min(MAX_GENERIC, MAX_SCHEMAS - len(draft.entities)))
+        if len(found) > room:
+            draft.notes.append(f"{len(found) - room} more listed noun(s) were not made schemas (at most "
+                               f"{MAX_SCHEMAS} schemas): {', '.join(found[room:room + 10])}")
+            found = found[:room]
         for noun in found:
             self._add_generic(draft, noun)
         if found:
@@ -299,8 +387,8 @@ class LexiconAnalyzer:
                                f"{singular(parent.name)} has N {name}' to set how many)")
 
     # -- counts and fan-outs --
-    def _volumes(self, draft: Draft, text: str, skip: list[str]) -> None:
-        for m in re.finditer(rf"(?<![\w.])({NUMBER})\s+([a-z][a-z \-]*)", text):
+    def _volumes(self, draft: Draft, lines: list[str], skip: list[str]) -> None:
+        for m in re.finditer(rf"(?<![\w.])({NUMBER})\s+([a-z][a-z \-]*)", "\n".join(lines)):
             if any(m.group(0).strip() in span or span in m.group(0) for span in skip):
                 continue  # part of "each order has 1 to 5 lines": a fan-out, not a volume
             n = parse_number(m.group(1))
@@ -329,9 +417,9 @@ class LexiconAnalyzer:
         q = r"(?P<q>up to|at most|at least|between|about|around|roughly|approximately|on average|~)?\s*"
         n = r"(?P<n>\d+(?:\.\d+)?)(?:\s*(?:-|to|and)\s*(?P<n2>\d+(?:\.\d+)?))?"
         patterns = [
-            re.compile(rf"\b(?:each|every|a|one|per)\s+(?P<parent>[a-z _]+?)\s+(?:has|have|holds?|owns?|places?|"
-                       rf"makes?|gets?|contains?|includes?|can have|may have|with)\s+{q}{n}\s+(?P<child>[a-z _]+)"),
-            re.compile(rf"{q}{n}\s+(?P<child>[a-z _]+?)\s+(?:per|for each|for every|each)\s+(?P<parent>[a-z _]+)"),
+            re.compile(rf"\b(?:each|every|a|one|per)\s+(?P<parent>[a-z _]{{1,40}}?)\s+(?:has|have|holds?|owns?|places?|"
+                       rf"makes?|gets?|contains?|includes?|can have|may have|with)\s+{q}{n}\s+(?P<child>[a-z _]{{1,40}})"),
+            re.compile(rf"{q}{n}\s+(?P<child>[a-z _]{{1,40}}?)\s+(?:per|for each|for every|each)\s+(?P<parent>[a-z _]{{1,40}})"),
         ]
         for s in sentences:
             for p in patterns:
@@ -398,13 +486,14 @@ class LexiconAnalyzer:
 
     # -- fields --
     def _fields_from(self, draft: Draft, s: str) -> None:
-        for m in re.finditer(r"(?P<head>[a-z _]+?)\s+(?:records?\s+|data\s+|entries\s+)?(?:with|including|"
-                             r"containing|that have|having|has|have|include|includes|contain|contains|track|"
-                             r"tracking|storing|store|stores)\s*:?\s+(?P<list>.+)", s):
-            e = draft.find_entity(m.group("head").split(" with ")[0][-40:])
+        for m in FIELD_VERBS.finditer(s):
+            head = s[max(0, m.start() - 60):m.start()]
+            head = re.sub(r"\s+(?:records?|data|entries)$", "", head.strip())
+            e = draft.find_entity(head.split(" with ")[-1][-40:]) if head else None
             if e is None:
                 continue
-            items = [i.strip() for i in re.split(r",|\band\b|\bor\b|\bplus\b|&", m.group("list")) if i.strip()]
+            tail = s[m.end():m.end() + 400]
+            items = [i.strip() for i in re.split(r",|\band\b|\bor\b|\bplus\b|&", tail) if i.strip()]
             for item in items:
                 words = [w for w in re.findall(r"[a-z0-9]+", item) if w not in STOP]
                 words = [w for w in words if w not in ("field", "fields", "column", "columns", "attribute",
@@ -412,7 +501,7 @@ class LexiconAnalyzer:
                 if not words or len(words) > 4 or words[0].isdigit() or draft.find_entity(" ".join(words)):
                     continue
                 name = snake(" ".join(words))
-                if self._has_field(e, words, name):
+                if self._has_field(e, words, name) or len(e.fields) >= MAX_ENTITY_FIELDS:
                     continue
                 e.fields.append(infer_field(name))
                 draft.keywords.append(name)
@@ -439,14 +528,16 @@ class LexiconAnalyzer:
                 continue
             draft.constraints.append({**copy.deepcopy(rule), "source": "domain"})
 
-    def _rules_from(self, draft: Draft, s: str) -> None:
-        for parse in (self._sum_rule, self._product_rule, self._date_rule, self._range_rule, self._bound_rule,
-                      self._positive_rule, self._one_of_rule, self._unique_rule, self._required_rule):
-            rule = parse(draft, s)
-            if rule:
-                rule.update(source="context", text=s)
-                self._add_rule(draft, rule)
-                return
+    def _rules_from(self, draft: Draft, sentence: str) -> None:
+        for s in _windows(sentence):
+            for parse in (self._sum_rule, self._product_rule, self._date_rule, self._range_rule, self._bound_rule,
+                          self._positive_rule, self._one_of_rule, self._unique_rule, self._required_rule):
+                rule = parse(draft, s)
+                if rule:
+                    rule.update(source="context", text=s)
+                    self._add_rule(draft, rule)
+                    return
+        s = sentence
         if re.search(r"\b(must|should|always|never|only|sum of|after|before|between|at least|at most|unique)\b",
                      s) and not re.search(r"\b(?:per|each|every)\b", s):
             draft.notes.append(f"not understood as a rule: '{s[:120]}'")
@@ -495,7 +586,7 @@ class LexiconAnalyzer:
         if create is None or not rest:
             return best if best and best_score > 0 else None
         owner = e or self._sentence_entity(draft, sentence)
-        if owner is None:
+        if owner is None or len(owner.fields) >= MAX_ENTITY_FIELDS:
             return None
         f = infer_field(" ".join(w for w in words if singular(w) in rest))
         if create == "date" and f["type"] not in TEMPORAL:
@@ -513,9 +604,9 @@ class LexiconAnalyzer:
         return named[0] if len(named) == 1 else None
 
     def _sum_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _']+?)\s+(?:is|equals|=|must equal|should equal|must be|should be|has to be|"
+        m = re.search(r"(?P<a>[a-z _']{1,60}?)\s+(?:is|equals|=|must equal|should equal|must be|should be|has to be|"
                       r"matches|always equals)\s+(?:equal to\s+|exactly\s+)?(?:the\s+)?(?:sum|total)\s+of\s+"
-                      r"(?P<b>[a-z _']+)", s)
+                      r"(?P<b>[a-z _']{1,60})", s)
         if not m:
             return None
         target = self.resolve(draft, m.group("a").replace("'s", ""), s, create="number")
@@ -540,8 +631,8 @@ class LexiconAnalyzer:
                 "child_field": cf[1]["name"]}
 
     def _product_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:is|equals|=|must be|should be)\s+(?:the\s+)?(?P<b>[a-z _]+?)\s+"
-                      r"(?:times|multiplied by|x|\*)\s+(?:the\s+)?(?P<c>[a-z _]+)", s)
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:is|equals|=|must be|should be)\s+(?:the\s+)?(?P<b>[a-z _]{1,60}?)\s+"
+                      r"(?:times|multiplied by|x|\*)\s+(?:the\s+)?(?P<c>[a-z _]{1,60})", s)
         if not m:
             return None
         a = self.resolve(draft, m.group("a"), s, create="number")
@@ -554,12 +645,16 @@ class LexiconAnalyzer:
                 "fields": [b[1]["name"], c[1]["name"]]}
 
     def _date_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:(?:is|are|must be|should be|comes|come|happens|happen|occurs|occur|"
-                      r"falls|fall|always|never|only|be)\s+)*(?P<op>on or after|after|later than|on or before|"
-                      r"before|earlier than|prior to)\s+(?:the\s+)?(?P<b>[a-z _]+?)(?:\s+(?:by|within)\s+"
-                      r"(?:up to\s+)?(?P<days>\d+)\s+days?)?$", s)
+        m = DATE_OP.search(s)
         if not m:
             return None
+        a_text = VERBS_AT_END.sub("", s[max(0, m.start() - 60):m.start()]).strip()
+        b_text = re.sub(r"^the\s+", "", s[m.end():m.end() + 80].strip())
+        days = re.search(r"\s+(?:by|within)\s+(?:up to\s+)?(?P<days>\d+)\s+days?", b_text)
+        b_text = re.split(r"\s+(?:by|within)\s+|[^a-z _]", b_text[:days.start()] if days else b_text)[0]
+        if not a_text or not b_text:
+            return None
+        m = _Match(a=a_text, b=b_text, op=m.group("op"), days=days.group("days") if days else None)
         a = self.resolve(draft, m.group("a"), s, create="date")
         b = self.resolve(draft, m.group("b"), s, create="date")
         if a is None or b is None or a[1] is b[1]:
@@ -581,7 +676,7 @@ class LexiconAnalyzer:
                 "or_equal": or_equal}
 
     def _range_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:(?:is|are|must be|should be|ranges?|lies?|lie|vary|varies|"
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:(?:is|are|must be|should be|ranges?|lies?|lie|vary|varies|"
                       r"always)\s+)*(?:between|from)\s+(?P<lo>\$?-?[\d,.]+\s*(?:k|m)?|\d{4}-\d\d-\d\d)\s+"
                       r"(?:and|to|-)\s+(?P<hi>\$?-?[\d,.]+\s*(?:k|m)?|\d{4}-\d\d-\d\d)", s)
         if not m:
@@ -600,7 +695,7 @@ class LexiconAnalyzer:
         return {"type": "range", "schema": t[0].name, "field": t[1]["name"], "min": lo, "max": hi}
 
     def _bound_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:(?:is|are|must be|should be|must|should|always|never)\s+)*"
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:(?:is|are|must be|should be|must|should|always|never)\s+)*"
                       r"(?P<op>at least|at most|no more than|no less than|not more than|not less than|greater than|"
                       r"more than|less than|under|over|above|below|exceeds?|>=|<=|>|<)\s+(?:be\s+)?"
                       r"(?P<v>\$?-?[\d,.]+\s*(?:k|m)?)(?:\s|$)", s)
@@ -624,7 +719,7 @@ class LexiconAnalyzer:
         return {"type": "range", "schema": t[0].name, "field": f["name"], "min": _tidy(lo), "max": _tidy(hi)}
 
     def _positive_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:(?:is|are|must be|should be|must|should|always|be)\s+)+"
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:(?:is|are|must be|should be|must|should|always|be)\s+)+"
                       r"(?P<op>positive|non-negative|nonnegative|greater than zero|above zero|never negative)", s)
         if not m:
             return None
@@ -635,7 +730,7 @@ class LexiconAnalyzer:
                 "or_zero": m.group("op") in ("non-negative", "nonnegative", "never negative")}
 
     def _one_of_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:(?:is|are|must be|should be|can be|can only be|is always|may be)\s+)+"
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:(?:is|are|must be|should be|can be|can only be|is always|may be)\s+)+"
                       r"(?:one of|either|any of|only)\s*:?\s*(?P<v>.+)", s)
         if not m:
             return None
@@ -651,8 +746,8 @@ class LexiconAnalyzer:
         return {"type": "one_of", "schema": t[0].name, "field": t[1]["name"], "values": values}
 
     def _unique_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:(?:is|are|must be|should be|must|always|be)\s+)+unique", s) or \
-            re.search(r"(?:each|every)\s+[a-z _]+?\s+has\s+(?:a\s+)?unique\s+(?P<a>[a-z _]+)", s)
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:(?:is|are|must be|should be|must|always|be)\s+)+unique", s) or \
+            re.search(r"(?:each|every)\s+[a-z _]{1,60}?\s+has\s+(?:a\s+)?unique\s+(?P<a>[a-z _]{1,60})", s)
         if not m:
             return None
         phrase = m.group("a")
@@ -665,9 +760,9 @@ class LexiconAnalyzer:
         return {"type": "unique", "schema": t[0].name, "field": t[1]["name"]}
 
     def _required_rule(self, draft: Draft, s: str) -> dict | None:
-        m = re.search(r"(?P<a>[a-z _]+?)\s+(?:is|are)\s+(?:always\s+)?(?:required|mandatory|always present|"
+        m = re.search(r"(?P<a>[a-z _]{1,60}?)\s+(?:is|are)\s+(?:always\s+)?(?:required|mandatory|always present|"
                       r"never empty|never null|never missing)", s) or \
-            re.search(r"(?:every|each)\s+(?P<e>[a-z _]+?)\s+(?:must have|has|needs)\s+(?:an?\s+)?(?P<a>[a-z _]+)$", s)
+            re.search(r"(?:every|each)\s+(?P<e>[a-z _]{1,60}?)\s+(?:must have|has|needs)\s+(?:an?\s+)?(?P<a>[a-z _]{1,60})$", s)
         if not m:
             return None
         phrase = m.group("a")

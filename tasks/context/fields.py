@@ -9,6 +9,7 @@ generator's parameters (`min`, `max`, `choices`, `weights`, `distribution`, `mea
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 # public type name -> what it holds (README lists the same)
@@ -138,11 +139,13 @@ def infer_field(name: str, **overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in field.items() if v is not None}
 
 
-def field_words(name: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def field_words(name: str) -> frozenset[str]:
     """The words of a field name, singular (for matching phrases like 'ship date' to `ship_date`)."""
-    return {singular(w) for w in _WORD.findall(name.lower().replace("_", " "))}
+    return frozenset(singular(w) for w in _WORD.findall(name.lower().replace("_", " ")))
 
 
+@lru_cache(maxsize=65536)
 def singular(word: str) -> str:
     """A crude English singular: patients -> patient, categories -> category, addresses -> address."""
     w = word.lower()

@@ -169,3 +169,18 @@ def test_llm_failures_are_llm_error_502(transport):
     with pytest.raises(InferloopError) as e:
         LLMAnalyzer("http://llm.test/v1", "m", transport=transport).analyze("a shop")
     assert e.value.code == "LLM_ERROR" and e.value.status == 502
+
+
+def test_a_context_near_the_size_limit_is_read_in_bounded_time():
+    import time
+
+    text = ("Online store with customers, orders and order lines. The order total is the sum of its lines. "
+            "Ship date after order date. " * 7000)[:990_000]
+    started = time.monotonic()
+    a = A.analyze(text)
+    assert time.monotonic() - started < 120   # seconds on a busy 2-core machine; about 1 s when idle
+    assert ("sum", "orders", "total_amount") in rules(a)
+    noisy = " ".join(["order total after ship date between sum of customer lines with"] * 20_000)
+    started = time.monotonic()
+    A.analyze(noisy)
+    assert time.monotonic() - started < 180
