@@ -148,9 +148,15 @@ async def analyze_context(body: AnalyzeRequest, _: ContextClient, settings: Sett
     return {k: v for k, v in analysis.items() if k != "spec"}
 
 
-async def _run_sample(job_id: str, spec: dict, sample_size: int, seed: int, settings: Settings) -> dict[str, Any]:
-    fr = await cj.submit(job_id, cj.SAMPLE, "context_sample", {"spec": spec, "sample_size": sample_size,
-                                                                "seed": seed})
+async def _run_sample(job_id: str, spec: dict, sample_size: int, seed: int, settings: Settings,
+                      new_job: bool = False) -> dict[str, Any]:
+    try:
+        fr = await cj.submit(job_id, cj.SAMPLE, "context_sample", {"spec": spec, "sample_size": sample_size,
+                                                                    "seed": seed})
+    except Exception:
+        if new_job:  # no run was created: the job would point at nothing
+            await run_in_threadpool(forget_job, job_id)
+        raise
     return await cj.wait_result(job_id, fr, settings, "sample")
 
 
@@ -179,12 +185,7 @@ async def generate_sample(body: SampleRequest, principal: CurrentPrincipal, _: C
                "request": {"sample_size": sample_size, "schemas": body.schemas}, "warnings": warnings,
                "notes": analysis["notes"], "runs": []}
     await run_in_threadpool(cj.record_job, job_id, cj.SAMPLE, principal.owner, options)
-    try:
-        result = await _run_sample(job_id, spec, sample_size, seed, settings)
-    except InferloopError as exc:
-        if exc.code == "GENERATION_FAILED" and exc.status == 503:  # no run was created: nothing to keep
-            await run_in_threadpool(forget_job, job_id)
-        raise
+    result = await _run_sample(job_id, spec, sample_size, seed, settings, new_job=True)
     return _sample_answer(job_id, result, warnings=warnings + result.get("warnings", []), notes=analysis["notes"])
 
 
