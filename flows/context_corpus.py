@@ -31,7 +31,8 @@ from inferloop import storage
 from inferloop.errors import InferloopError
 from inferloop.settings import get_settings
 from tasks.context.export import check_export, export_key
-from tasks.context.plan import plan_corpus
+from tasks.context.generate import generate_tables
+from tasks.context.plan import plan_corpus, sample_counts
 from tasks.context.spec import public_schemas, to_schema
 from tasks.context.steps import build_batch, check_corpus, export, new_seed, resolve_spec
 
@@ -170,6 +171,8 @@ def _corpus(out: str, context: str | None, spec: dict | None, corpus_size: int, 
                        settings.context_max_batches)
     warnings += plan["warnings"]
     order = to_schema(spec).order()
+    tiny = sample_counts(spec, 1)  # builds this process's value pools once, before the batches share them
+    generate_tables(spec, tiny, {n: 0 for n in tiny}, tiny, seed)
     tracker = _TRACKERS[out] = CorpusProgress(out, plan, order)
     print(f"corpus of {corpus_size} records in {len(plan['batches'])} batch(es): "
           + ", ".join(f"{n} {plan['totals'][n]}" for n in order))
