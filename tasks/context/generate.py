@@ -72,10 +72,16 @@ def own_keys(spec_schema: dict, seed: int, offset: int, n: int) -> pl.Series:
 
 def children_per_parent(n_parents: int, n: int, rel: dict, rng: np.random.Generator) -> np.ndarray:
     """How many of `n` child rows each parent row owns: at least min, at most max, skewed like real data."""
+    if n_parents == 0:
+        if n:
+            raise ValueError(f"{n} child rows of {rel['child']} have no {rel['parent']} row to belong to")
+        return np.zeros(0, dtype=np.int64)
     lo, hi = int(rel.get("min_children", 0)), rel.get("max_children")
+    if n < lo * n_parents:  # the plan avoids this; never make more rows than asked
+        lo = n // n_parents
     counts = np.full(n_parents, lo, dtype=np.int64)
     extra = n - lo * n_parents
-    if extra <= 0 or n_parents == 0:
+    if extra <= 0:
         return counts
     w = rng.gamma(2.0, 1.0, n_parents)
     counts += rng.multinomial(extra, w / w.sum())
