@@ -61,8 +61,11 @@ for b, (counts, offsets) in enumerate(zip(plan["batches"], plan["offsets"])):
         parts.setdefault(name, []).append(path)
 assert corpus_integrity(spec, parts)["valid"]
 dt = time.perf_counter() - t0
+ru = resource.getrusage(resource.RUSAGE_SELF)
+cpu = ru.ru_utime + ru.ru_stime
 print(json.dumps({"records": records, "totals": plan["totals"], "batches": len(plan["batches"]), "seconds": round(dt, 2),
-                  "records_per_second": round(records / dt),
+                  "records_per_second": round(records / dt), "cpu_seconds": round(cpu, 2),
+                  "records_per_cpu_second": round(records / cpu),
                   "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 """
 
@@ -155,7 +158,8 @@ def platform(records: int, batch_size: int) -> dict:
                                "records_per_second_flow": res["rows_per_second"],
                                "submit_to_completed_seconds": round(wall, 2),
                                "records_per_second_wall": round(records / wall),
-                               "flow_peak_rss_mib": res["peak_rss_mb"]}
+                               "flow_peak_rss_mib": res["peak_rss_mb"], "flow_cpu_seconds": res["cpu_seconds"],
+                               "records_per_cpu_second_flow": round(records / res["cpu_seconds"])}
             t = time.perf_counter()
             e = client.post(f"/jobs/{job_id}/export", json={"format": "sql", "options": {"sql_dialect": "postgresql"}})
             e.raise_for_status()

@@ -44,7 +44,15 @@ def peak_rss_mb() -> float:
     """The peak resident memory of this process (the flow run's) so far, in MiB."""
     import resource
 
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)   # parent run folder -> its tracker (batches run in this process)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used so far."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime   # parent run folder -> its tracker (batches run in this process)
 
 
 class CorpusProgress:
@@ -167,7 +175,7 @@ def context_corpus(context: str | None = None, spec: dict | None = None, corpus_
 def _corpus(out: str, context: str | None, spec: dict | None, corpus_size: int, batch_size: int | None,
             schemas: list[str] | None, seed: int | None, domain_hint: str | None, export_format: str | None,
             export_options: dict | None) -> dict:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     settings = get_settings()
     if export_format is not None:
         fmt, opts = check_export(export_format, export_options, "export_format")
@@ -191,6 +199,7 @@ def _corpus(out: str, context: str | None, spec: dict | None, corpus_size: int, 
         tracker.batch_done()
     batches.sort(key=lambda b: b["batch"])
     generated = time.perf_counter() - started
+    generated_cpu = cpu_seconds() - cpu_started
     parts = {n: [b["files"][n] for b in batches] for n in order}
     integrity = check_corpus(spec, parts)
     manifest: dict[str, Any] = {
@@ -204,6 +213,7 @@ def _corpus(out: str, context: str | None, spec: dict | None, corpus_size: int, 
                        "corpus_checks": integrity["checks"]},
         "generation_seconds": round(generated, 3),
         "rows_per_second": round(corpus_size / generated) if generated > 0 else None,
+        "cpu_seconds": round(generated_cpu, 3),
         "warnings": warnings, "exports": {},
     }
     if export_format is not None:

@@ -160,6 +160,7 @@ def _view_sync(job: db.Job, status: str) -> dict[str, Any]:
             "generation_time_ms": result.get("generation_time_ms") or int(1000 * result.get("generation_seconds", 0)),
             "rows_per_second": result.get("rows_per_second"),
             "peak_rss_mb": result.get("peak_rss_mb"),
+            "cpu_seconds": result.get("cpu_seconds"),
             "batches": len(result.get("batches", [])) or None,
             "exports": {k: {"format": e["format"], "files": {n: {"rows": f["rows"], "bytes": f["bytes"]}
                                                              for n, f in e["files"].items()},
