@@ -163,8 +163,14 @@ def _write_xlsx(uris: list[str], path: str, title: str) -> tuple[int, int]:
 # --- SQL -------------------------------------------------------------------------------------------------
 
 def dialect_of(name: str) -> sa.engine.Dialect:
-    """The SQLAlchemy dialect (paramstyle 'named': literals are written as-is, no '%' doubling)."""
-    return {"postgresql": postgresql, "mysql": mysql, "sqlite": sqlite}[name].dialect(paramstyle="named")
+    """The SQLAlchemy dialect (paramstyle 'named': literals are written as-is, no '%' doubling), set for the
+    string mode the script's header fixes: PostgreSQL with standard_conforming_strings on (a backslash is a
+    plain character), MySQL/MariaDB without NO_BACKSLASH_ESCAPES (a backslash escapes, so it is doubled).
+    A dialect learns this from the server when it connects; a script is written without a connection."""
+    dialect = {"postgresql": postgresql, "mysql": mysql, "sqlite": sqlite}[name].dialect(paramstyle="named")
+    if name in ("postgresql", "mysql"):
+        dialect._backslash_escapes = name == "mysql"
+    return dialect
 
 
 def sql_type(f: dict) -> sa.types.TypeEngine:
@@ -208,7 +214,9 @@ def sql_tables(spec: dict, names: list[str]) -> dict[str, sa.Table]:
 
 
 HEADERS = {"postgresql": ["SET client_encoding = 'UTF8';", "SET standard_conforming_strings = on;", "BEGIN;"],
-           "mysql": ["SET NAMES utf8mb4;", "START TRANSACTION;"],
+           "mysql": ["SET NAMES utf8mb4;",
+                     "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '');",
+                     "START TRANSACTION;"],
            "sqlite": ["PRAGMA foreign_keys = ON;", "BEGIN;"]}
 
 
