@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from inferloop.errors import InferloopError
 from tasks.context import lexicon as lx
 from tasks.context.fields import TEMPORAL, field_words, infer_field, plural, singular, snake
-from tasks.context.spec import MAX_SCHEMAS, describe, normalize_spec, owner_of, public_schemas
+from tasks.context.spec import MAX_SCHEMAS, describe, normalize_spec, public_schemas
 
 DOMAIN_NAMES = (*lx.DOMAINS, "general")
 MIN_DOMAIN_SCORE = 1.5
@@ -818,12 +818,4 @@ def analysis_of(spec: dict, confidence: float, analyzer: str, keywords: list[str
     }
 
 
-def relationship_summary(spec: dict) -> list[str]:
-    out = []
-    for r in spec["relationships"]:
-        out.append(f"{r['child']}.{r['child_key']} -> {r['parent']}.{r['parent_key']} ({r['role']})")
-    return out
-
-
-__all__ = ["Analyzer", "LexiconAnalyzer", "analysis_of", "check_context", "check_domain_hint", "finish",
-           "owner_of", "relationship_summary"]
+__all__ = ["Analyzer", "LexiconAnalyzer", "analysis_of", "check_context", "check_domain_hint", "finish"]
