@@ -27,6 +27,8 @@ class JobKind:
     view: Callable[[db.Job, FlowRun | None, str], Awaitable[dict[str, Any]]] | None = None
     # (job) -> remove what the job stored beyond its run folder (called on DELETE /api/v1/jobs/{id})
     on_delete: Callable[[db.Job], Awaitable[None]] | None = None
+    # (job, public status) -> the `stage` shown in /api/v1/jobs listings and status (default: from the status)
+    stage: Callable[[db.Job, str], str] | None = None
 
 
 TABULAR_KINDS = ("generate", "train", "sample", "batch", "multitable", "profile", "validate", "privacy")

@@ -20,6 +20,10 @@ def v1_router() -> APIRouter:
     # image (issue 13)
 
     # context (issue 14)
+    from api.routers import context, context_jobs
+
+    r.include_router(context.router)
+    r.include_router(context_jobs.router)
 
     # etl (issue 15)
     from api.routers import etl

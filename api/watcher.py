@@ -76,7 +76,9 @@ def record_final(job: db.Job, fr: FlowRun, status: str, base_url: str) -> None:
     if job.kind == "batch":  # its files are generation jobs of their own: their rows and compute count there
         usage.update(rows_generated=0, compute_seconds=0.0)
     with db.session_scope() as s:
-        claimed = s.execute(update(db.Job).where(db.Job.id == job.id, db.Job.notified_at.is_(None))
+        # only while the job still runs that flow run: a job may move on to a new run (context feedback)
+        claimed = s.execute(update(db.Job).where(db.Job.id == job.id, db.Job.notified_at.is_(None),
+                                                 db.Job.flow_run_id == job.flow_run_id)
                             .values(final_status=status, notified_at=db.utcnow(), **usage))
         event = event_for(job.kind, status)
         if claimed.rowcount != 1 or event is None:  # another watcher got there first, or nothing to send

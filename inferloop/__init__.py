@@ -17,6 +17,7 @@ _CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "Authen
                    "APITimeoutError", "APIConnectionError", "JobFailedError", "JobCancelledError",
                    # image (issue 13)
                    # context (issue 14)
+                   "ContextClient", "ContextJob",
                    # etl (issue 15)
                    "EtlClient",
                    )

@@ -181,6 +181,9 @@ app.add_typer(jobs_app, name="jobs")
 # --- image (issue 13): app.add_typer(image_app, name="image") ---
 
 # --- context (issue 14) ---
+from inferloop.cli_context import context_app  # noqa: E402
+
+app.add_typer(context_app, name="context")
 
 # --- etl (issue 15) ---
 from inferloop.cli_etl import etl_app  # noqa: E402

@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     # --- image (issue 13) ---
 
     # --- context (issue 14) ---
+    context_max_bytes: int = Field(default=1_000_000, ge=1, description="largest context text (UTF-8 bytes)")
+    context_analyzer: str = Field(default="lexicon", pattern="^(lexicon|llm)$",
+                                  description="lexicon (offline, default) or llm (needs the three below)")
+    context_llm_url: str = Field(default="", description="OpenAI-compatible base URL, e.g. http://host:8000/v1")
+    context_llm_model: str = ""
+    context_llm_api_key: str = ""
+    context_llm_timeout_seconds: float = 60.0
+    context_sample_max_rows: int = Field(default=1000, ge=1, description="largest sample_size")
+    context_max_corpus_size: int = Field(default=100_000_000, ge=1, description="largest corpus (records)")
+    context_default_batch_size: int = Field(default=100_000, ge=1, description="records per batch by default")
+    context_max_batches: int = Field(default=20, ge=1, description="more batches than this: batch_size grows")
+    context_batch_workers: int = Field(default=2, ge=1, description="batch child runs a corpus runs at once")
+    context_rate_per_minute: int = Field(default=60, ge=1, description="context API requests per client/minute")
+    context_rate_per_hour: int = Field(default=1000, ge=1, description="context API requests per client/hour")
+    context_rows_per_second: float = Field(default=100_000.0, gt=0, description="for estimated_completion")
 
     # --- etl (issue 15) ---
     etl_secret_key: str = Field(default="", description="Fernet key encrypting connector credentials at rest; "

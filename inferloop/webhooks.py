@@ -34,8 +34,8 @@ from inferloop.sources import check_public_host
 
 log = logging.getLogger("inferloop.webhooks")
 
-EVENTS = ("generation.completed", "job.failed", "job.cancelled", "model.trained")
-_REGISTERED: set[str] = set()  # events of the /api/v1 systems (register_events), sent like the built-in ones
+# the documented events; the /api/v1 systems add theirs with register_events (one list, updated in place)
+EVENTS: list[str] = ["generation.completed", "job.failed", "job.cancelled", "model.trained"]
 SECRET_MIN, SECRET_MAX = 8, 256
 MAX_URL_LENGTH = 2048
 MAX_ERROR_LENGTH = 500
@@ -82,8 +82,8 @@ def check_webhook_url(url: str, settings: Settings, field: str = "url") -> str:
 
 
 def register_events(*events: str) -> None:
-    """Let a system's job kind queue its own events (e.g. the ETL API's pipeline.completed)."""
-    _REGISTERED.update(events)
+    """Add a system's webhook events (final states of its job kinds, e.g. pipeline.completed) to the known ones."""
+    EVENTS.extend(e for e in events if e not in EVENTS)
 
 
 def check_events(events: object) -> list[str]:
@@ -159,7 +159,7 @@ def enqueue(session: Session, *, owner: str, job_id: str | None, event: str, dat
     callback_secret (callback_secret here is that same value, kept on the job row) or
     settings.callback_secret when it sends.
     """
-    if event not in EVENTS and event not in _REGISTERED:
+    if event not in EVENTS:
         raise ValueError(f"unknown webhook event {event!r}")
     now = _utc(now)
     payload = make_payload(event, data, now)

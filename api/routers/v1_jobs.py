@@ -8,10 +8,12 @@ is `failed` with stage `cancelled`, as the document's cancel response shows).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from fastapi import APIRouter
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, StateType
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, job_kinds
@@ -26,6 +28,7 @@ V1_STATUS = {"pending": "pending", "running": "in_progress", "completed": "compl
              "cancelled": "failed"}
 STAGE = {"pending": "queued", "running": "running", "completed": "completed", "failed": "failed",
          "cancelled": "cancelled"}
+DELETE_WAIT_SECONDS = 60.0  # DELETE of a live job waits this long at most for its run to stop
 # v1 filter value -> the platform statuses it covers
 FILTERS = {"pending": ["pending"], "in_progress": ["running"], "completed": ["completed"],
            "failed": ["failed", "cancelled"], "cancelled": ["cancelled"]}
@@ -41,8 +44,14 @@ def _updated(job: db.Job, fr: FlowRun | None) -> str | None:
     return _iso(job.finished_at or job.created_at)
 
 
+def stage_of(job: db.Job, status: str) -> str:
+    """The job's stage: its kind's own (e.g. context's sample_generated, corpus_generated) or its status's."""
+    stage = job_kinds.get(job.kind).stage
+    return stage(job, status) if stage is not None else STAGE[status]
+
+
 def _summary(job: db.Job, status: str, fr: FlowRun | None) -> dict[str, Any]:
-    return {"job_id": job.id, "kind": job.kind, "status": V1_STATUS[status], "stage": STAGE[status],
+    return {"job_id": job.id, "kind": job.kind, "status": V1_STATUS[status], "stage": stage_of(job, status),
             "created_at": _iso(job.created_at), "updated_at": _updated(job, fr)}
 
 
@@ -114,7 +123,7 @@ async def job_detail(job_id: str, owner: CurrentOwner):
 @router.get("/jobs/{job_id}/status", summary="Quick status check for a job")
 async def job_quick_status(job_id: str, owner: CurrentOwner):
     job, fr, status = await _job_and_run(job_id, owner)
-    return {"job_id": job.id, "status": V1_STATUS[status], "stage": STAGE[status],
+    return {"job_id": job.id, "status": V1_STATUS[status], "stage": stage_of(job, status),
             "percent_complete": await _percent(job, fr, status)}
 
 
@@ -128,12 +137,29 @@ async def cancel_v1_job(job_id: str, owner: CurrentOwner):
     return {"job_id": job.id, "status": "failed", "message": "Job cancelled by user"}
 
 
+async def stop_run(job: db.Job, fr: FlowRun, timeout: float = DELETE_WAIT_SECONDS) -> None:
+    """Cancel a live run and wait (bounded) until it has ended, so it writes nothing after its data is gone.
+
+    A run the worker is starting (PENDING) is cancelled once it runs (notes/prefect-facts.md: the race).
+    """
+    await run_in_threadpool(mark_cancel_requested, job.id)
+    end = time.monotonic() + timeout
+    while True:
+        if fr.state is not None and fr.state.is_final():
+            return
+        if fr.state is not None and fr.state.type not in (StateType.PENDING, StateType.CANCELLING):
+            await dispatch.cancel(fr)
+        if time.monotonic() >= end:
+            return
+        await asyncio.sleep(0.5)
+        fr = await dispatch.read(fr.id)
+
+
 @router.delete("/jobs/{job_id}", summary="Delete a job and its associated data")
 async def delete_v1_job(job_id: str, owner: CurrentOwner):
     job, fr, status = await _job_and_run(job_id, owner)
     if fr is not None and status not in FINAL_STATUSES:
-        await run_in_threadpool(mark_cancel_requested, job.id)
-        await dispatch.cancel(fr)
+        await stop_run(job, fr)
     on_delete = job_kinds.get(job.kind).on_delete
     if on_delete is not None:
         await on_delete(job)

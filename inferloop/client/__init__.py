@@ -4,6 +4,7 @@ from inferloop.client.errors import (AlgorithmError, APIConnectionError, APITime
                                      ConflictError, ConstraintViolationError, InferloopAPIError, InvalidFileError,
                                      JobCancelledError, JobFailedError, NotFoundError, PermissionDeniedError,
                                      RateLimitError, ServerError, ValidationError)
+from inferloop.client.context import ContextClient, ContextJob
 from inferloop.client.etl import EtlClient
 from inferloop.client.jobs import Batch, Job
 from inferloop.client.tabular import TabularClient
@@ -11,4 +12,4 @@ from inferloop.client.tabular import TabularClient
 __all__ = ["TabularClient", "Job", "Batch", "InferloopAPIError", "AuthenticationError", "PermissionDeniedError",
            "NotFoundError", "ValidationError", "InvalidFileError", "AlgorithmError", "ConstraintViolationError",
            "ConflictError", "RateLimitError", "ServerError", "APITimeoutError", "APIConnectionError",
-           "JobFailedError", "JobCancelledError", "EtlClient"]
+           "JobFailedError", "JobCancelledError", "EtlClient", "ContextClient", "ContextJob"]

@@ -8,11 +8,8 @@ real clock) can send their deliveries; backoff is checked by moving that clock, 
 from __future__ import annotations
 
 import inspect
-import json
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -20,7 +17,7 @@ from sqlalchemy import update
 
 from api.deps import owner_of_key
 from inferloop import db
-from inferloop.webhooks import canonical_json, deliver_due, enqueue
+from inferloop.webhooks import deliver_due, enqueue
 from tests.support import API_KEY, OTHER_KEY, ApiServer, free_port
 from tests.receiver import Received, Receiver, assert_signed  # noqa: F401
 from tests.spec_examples import load_spec_function, spec_or_skip
