@@ -43,7 +43,7 @@ def refused(fn, *args, field: str, match: str = "") -> InferloopError:
 
 
 def test_events_include_documented_ones_and_cancel():
-    assert {"generation.completed", "job.failed", "model.trained", "job.cancelled"} == set(EVENTS)
+    assert {"generation.completed", "job.failed", "model.trained", "job.cancelled"} <= set(EVENTS)
 
 
 def test_sign_is_hmac_sha256_hex():
