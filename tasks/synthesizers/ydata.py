@@ -153,10 +153,10 @@ class YdataCodec:
                 if c.null_key:
                     floats = floats.mask(encoded[c.null_key].reset_index(drop=True).astype(str) == "1")
                 out[c.name] = self._from_floats(c, floats)
-            elif c.kind == "boolean":
-                out[c.name] = values.map(lambda v: None if v == NULL else str(v) == "True").astype(object)
+            elif c.kind == "boolean":  # a missing label is NaN, as pandas reads one from a file
+                out[c.name] = values.map(lambda v: np.nan if v == NULL else str(v) == "True").astype(object)
             else:
-                out[c.name] = values.map(lambda v: None if v == NULL else v).astype(object)
+                out[c.name] = values.map(lambda v: np.nan if v == NULL else v).astype(object)
         return pd.DataFrame(out)
 
     def describe(self) -> dict[str, Any]:
