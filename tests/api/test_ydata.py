@@ -20,6 +20,7 @@ import pytest
 from inferloop import ydata_env
 from inferloop.settings import PROJECT_DIR, get_settings
 from tests.api.jobs_helpers import H, status, submit, upload
+from tests.api.test_stream import read_events
 from tests.receiver import Receiver
 from tests.support import ApiServer
 from tests.tabular_data import customers
@@ -130,9 +131,7 @@ def test_generate_runs_on_the_ydata_pool_with_epoch_progress_and_seeds(api, sett
     assert len(df) == 120 and list(df.columns) == list(customers(5).columns)
     assert set(df["segment"].dropna()) <= {"gold", "silver", "bronze"}
     again = generate(api, data).json()
-    assert download(api, again["id"]) == first  # same seed, same file
-    other = generate(api, {**data, "seed": "43"}).json()
-    assert download(api, other["id"]) != first
+    assert download(api, again["id"]) == first  # same seed, same file (another seed: the adapter test below)
 
 
 @needs_ydata
@@ -140,7 +139,7 @@ def test_async_job_reports_epochs_and_calls_back_then_a_saved_model_samples(api)
     up = upload(api, 150)
     with Receiver() as callback:
         job_id = submit(api, up["data_url"], algorithm="ydata", num_rows=40, callback_url=f"{callback.url}/cb",
-                        parameters={"ydata_model": "wgangp", "epochs": 60, "batch_size": 50}).json()["job_id"]
+                        parameters={"ydata_model": "wgangp", "epochs": 40, "batch_size": 50}).json()["job_id"]
         seen: set[float] = set()
         end = time.monotonic() + 900
         while (body := status(api, job_id))["status"] in ("pending", "running"):
@@ -178,6 +177,14 @@ def test_async_job_reports_epochs_and_calls_back_then_a_saved_model_samples(api)
     assert rows[0] == rows[1]  # the saved TensorFlow model samples reproducibly on the ydata pool
     assert flow_run_of(a["generation_id"]).work_pool_name == get_settings().ydata_work_pool
 
+    # streaming: the sampler process runs with the ydata environment's interpreter
+    with httpx.stream("GET", f"{api}/api/tabular/stream/{model_id}", params={"rate": "max", "duration": "20"},
+                      headers=H, timeout=300) as r:
+        assert r.status_code == 200, r.read()
+        events = read_events(r.iter_lines(), stop_after_records=25)
+    records = [json.loads(data) for name, data in events if name == "record"]
+    assert len(records) == 25 and set(records[0]) == set(customers(5).columns)
+
 
 # ---------------------------------------------------------------- the adapter itself, in the ydata environment
 
@@ -194,9 +201,10 @@ for key in sys.argv[1:]:
     model.fit(table, seed=7, progress=lambda f, m: reports.append(m))
     first = model.sample(50, seed=11)
     model.save("/tmp/inferloop-ydata-check.pkl")
-    again = build(key, {"epochs": 2, "batch_size": 40, "noise_dim": 16, "layers_dim": 16,
-                        "generator_dim": [32], "discriminator_dim": [32]})
-    again.fit(table, seed=7)
+    again = None
+    if key == "ydata:wgangp":  # (fitting ctgan twice with one seed: the end-to-end test above)
+        again = build(key, {"epochs": 2, "batch_size": 40, "noise_dim": 16, "layers_dim": 16})
+        again.fit(table, seed=7)
     out[key] = {"epochs": [m for m in reports if m.startswith("Epoch")],
                 "dtypes": dict(first.dtypes.astype(str)) == dict(table.dtypes.astype(str)),
                 "rows": len(first), "segments": sorted(set(first["segment"].dropna())),
@@ -204,7 +212,7 @@ for key in sys.argv[1:]:
                 "seeded": model.sample(50, seed=11).equals(first),
                 "other_seed_differs": not model.sample(50, seed=12).equals(first),
                 "loaded_same": load_model("/tmp/inferloop-ydata-check.pkl").sample(50, seed=11).equals(first),
-                "refit_same": again.sample(50, seed=11).equals(first)}
+                "refit_same": again is None or again.sample(50, seed=11).equals(first)}
 print(json.dumps(out))
 """
 
@@ -222,3 +230,20 @@ def test_every_ydata_model_fits_samples_reproducibly_and_reloads():
         assert res["dtypes"] and res["rows"] == 50 and res["age_in_range"], (key, res)
         assert set(res["segments"]) <= {"gold", "silver", "bronze"}, (key, res)
         assert res["seeded"] and res["other_seed_differs"] and res["loaded_same"] and res["refit_same"], (key, res)
+
+
+@needs_ydata
+def test_the_ydata_worker_is_supervised(prefect_platform):
+    """A dead ydata worker is restarted from the ydata environment, like the main pool's worker."""
+    import os
+    import signal
+
+    old = prefect_platform.procs[ydata_env.WORKER_NAME]
+    os.killpg(old.pid, signal.SIGKILL)
+    end = time.monotonic() + 60
+    while prefect_platform.procs.get(ydata_env.WORKER_NAME) in (old, None):
+        assert time.monotonic() < end, "the ydata worker was not restarted"
+        time.sleep(0.2)
+    proc = prefect_platform.procs[ydata_env.WORKER_NAME]
+    assert proc.poll() is None and proc.args[0] == str(YDATA_PYTHON)
+    assert prefect_platform.restarts[ydata_env.WORKER_NAME] >= 1
