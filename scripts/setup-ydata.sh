@@ -41,10 +41,13 @@ if [ ! -f "$VENV/.complete" ]; then
   "$PY" -m venv "$VENV"
   pip_quiet install --upgrade pip "setuptools>=68" wheel
   pip_quiet install -r "$ROOT/requirements-ydata.txt"
-  # the import check the platform relies on (ydata-synthetic 2.0.1's own __init__ needs a shim, see
-  # tasks/synthesizers/ydata.py): fails the build here rather than at the first run
+  # what the ydata work pool runs must import here (the flows it deploys, the stream sampler, and
+  # ydata-synthetic, whose 2.0.1 __init__ needs a shim: tasks/synthesizers/ydata.py): fails the build
+  # here rather than at the first run
   if ! (cd "$ROOT" && PYTHONPATH="$ROOT" YDATA_SYNTHETIC_NO_ANALYTICS=1 TF_CPP_MIN_LOG_LEVEL=3 \
-        "$VENV/bin/python" -c "from tasks.synthesizers.ydata import import_ydata; import_ydata()") >"$LOG" 2>&1; then
+        "$VENV/bin/python" -c "import flows.generate, flows.train_model, flows.sample_model, flows.batch
+import tasks.stream_sampler
+from tasks.synthesizers.ydata import import_ydata; import_ydata()") >"$LOG" 2>&1; then
     cat "$LOG" >&2
     echo "setup-ydata: ydata-synthetic does not import in $VENV" >&2
     exit 1

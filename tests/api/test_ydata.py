@@ -186,6 +186,23 @@ def test_async_job_reports_epochs_and_calls_back_then_a_saved_model_samples(api)
     assert len(records) == 25 and set(records[0]) == set(customers(5).columns)
 
 
+@needs_ydata
+def test_batch_runs_its_files_on_the_ydata_pool(api, settings):
+    files = [{"url": upload(api, 60)["data_url"], "name": "one"}, {"url": upload(api, 50)["data_url"], "name": "two"}]
+    r = httpx.post(f"{api}/api/tabular/batch", headers=H, timeout=60, json={
+        "files": files, "algorithm": "ydata", "output_format": "csv",
+        "common_parameters": {"num_rows": 20, "seed": 1, "epochs": 1, "batch_size": 20}})
+    assert r.status_code == 202, r.text
+    batch_id = r.json()["batch_id"]
+    end = time.monotonic() + 900
+    while (body := httpx.get(f"{api}/api/tabular/batch/{batch_id}", headers=H, timeout=60).json())["status"] \
+            == "processing":
+        assert time.monotonic() < end, body
+        time.sleep(1)
+    assert body["status"] == "completed" and body["completed"] == 2, body
+    assert flow_run_of(batch_id).work_pool_name == settings.ydata_work_pool
+
+
 # ---------------------------------------------------------------- the adapter itself, in the ydata environment
 
 ADAPTER_CHECK = """
