@@ -41,7 +41,8 @@ def _cache_dir() -> Path:
 
 def default_venv() -> Path:
     """Where scripts/setup-ydata.sh builds the ydata environment for this checkout's pins."""
-    return _cache_dir() / f"ydata-venv-{_hash(PROJECT_DIR / 'requirements-ydata.txt', PROJECT_DIR / 'scripts' / 'setup-ydata.sh')}"
+    pins = _hash(PROJECT_DIR / "requirements-ydata.txt", PROJECT_DIR / "scripts" / "setup-ydata.sh")
+    return _cache_dir() / f"ydata-venv-{pins}"
 
 
 def ydata_python(settings: Settings) -> Path | None:
@@ -69,8 +70,8 @@ def main_python() -> str | None:
     named = os.environ.get("INFERLOOP_PYTHON")
     if named and Path(named).exists():
         return named
-    files = [PROJECT_DIR / "requirements.txt", PROJECT_DIR / "requirements-test.txt", PROJECT_DIR / "scripts" / "setup.sh"]
-    venv = _cache_dir() / f"venv-{_hash(*files)}"
+    venv = _cache_dir() / "venv-{}".format(_hash(PROJECT_DIR / "requirements.txt", PROJECT_DIR / "requirements-test.txt",
+                                                 PROJECT_DIR / "scripts" / "setup.sh"))
     if (venv / ".complete").exists():
         return str(venv / "bin" / "python")
     import importlib.util
