@@ -134,7 +134,10 @@ class EmbeddedPlatform:
         self.ensure_work_pool()
         self.deploy()
         self.start_worker()
-        self.start_ydata()
+        try:
+            self.start_ydata()
+        except Exception as exc:  # the optional ydata pool must not keep the platform from starting
+            print(f"inferloop: algorithm=ydata not enabled, its worker did not start: {exc}", file=sys.stderr)
         if supervise:
             self._supervisor = threading.Thread(target=self._supervise, name="platform-supervisor", daemon=True)
             self._supervisor.start()
