@@ -34,8 +34,8 @@ def public_status(fr: FlowRun) -> str:
     return STATUS.get(fr.state.type, "pending") if fr.state else "pending"
 
 
-async def _deployment_id(client, flow_name: str) -> UUID:
-    name = get_settings().deployment_name(flow_name)
+async def _deployment_id(client, flow_name: str, variant: str | None = None) -> UUID:
+    name = get_settings().deployment_name(flow_name) + (f"-{variant}" if variant else "")
     if name not in _deployment_ids:
         try:
             dep = await client.read_deployment_by_name(name)
@@ -48,10 +48,13 @@ async def _deployment_id(client, flow_name: str) -> UUID:
 
 
 async def submit(flow_name: str, parameters: dict[str, Any], *, tags: list[str] | None = None,
-                 job_variables: dict | None = None) -> FlowRun:
-    """Create a flow run of the flow's deployment on the work pool."""
+                 job_variables: dict | None = None, variant: str | None = None) -> FlowRun:
+    """Create a flow run of the flow's deployment on the work pool.
+
+    `variant` picks the flow's deployment `<flow>-<variant>` instead (e.g. "ydata": the ydata work pool).
+    """
     async with get_client() as client:
-        dep_id = await _deployment_id(client, flow_name)
+        dep_id = await _deployment_id(client, flow_name, variant)
         return await client.create_flow_run_from_deployment(
             dep_id, parameters=parameters, tags=tags or ["api"], job_variables=job_variables)
 
@@ -83,14 +86,21 @@ async def progress(flow_run_id: str | UUID) -> float | None:
     return float(arts[0].data) if arts else None
 
 
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
 async def read_many(flow_run_ids: list[str]) -> dict[str, FlowRun]:
-    """Several flow runs in one call, by id."""
-    if not flow_run_ids:
+    """Several flow runs in one call, by id (an id that is not a flow run id is left out, never fatal)."""
+    ids = [u for u in map(_uuid, flow_run_ids) if u is not None]
+    if not ids:
         return {}
     async with get_client() as client:
-        runs = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in flow_run_ids])),
-            limit=len(flow_run_ids))
+        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
+                                           limit=len(ids))
     return {str(fr.id): fr for fr in runs}
 
 

@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import FlowRun
 from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
+from api import dispatch, ydata
 from api.jobs import failure_error, forget_job, link_run, read_manifest
 from inferloop import db, registry, storage
 from inferloop.auth import Principal
@@ -54,6 +54,7 @@ class TrainingRequest:
 async def start_training(principal: Principal, settings: Settings, req: TrainingRequest) -> tuple[db.Model, str]:
     """Record the model and its training job, then create the `train_model` flow run; returns (model, job_id)."""
     model_key, params = resolve(req.algorithm, req.parameters)
+    await ydata.require(req.algorithm, settings, "train_model")
     if not req.name or not req.name.strip():
         raise InferloopError("INVALID_REQUEST", "name must not be empty", "name")
     if len(req.name) > 256:
@@ -75,7 +76,7 @@ async def start_training(principal: Principal, settings: Settings, req: Training
         fr = await dispatch.submit("train_model", {
             "data": req.data_uri, "algorithm": req.algorithm, "parameters": params, "seed": req.seed,
             "data_format": req.data_format, "constraints": req.constraints, "model_id": model_id},
-            tags=["api", "train", f"job:{job_id}", f"model:{model_id}"])
+            tags=["api", "train", f"job:{job_id}", f"model:{model_id}"], variant=ydata.variant(req.algorithm))
     except Exception:
         await run_in_threadpool(_remove_records, model_id)
         raise
@@ -99,6 +100,7 @@ async def start_sampling(principal: Principal, settings: Settings, model: db.Mod
         seed = (model.model_metadata or {}).get("seed")
     if conditions:
         check_model_conditions(model, conditions)
+    await ydata.require(model.algorithm, settings, "sample_model")
     await run_in_threadpool(check_generation, principal, settings, num_rows)
     job_id = job_id or db.new_id("gen")
     job = db.Job(id=job_id, kind="sample", owner=principal.owner, algorithm=model.algorithm,
@@ -109,7 +111,7 @@ async def start_sampling(principal: Principal, settings: Settings, model: db.Mod
         fr = await dispatch.submit("sample_model", {
             "model_uri": model.artifact_uri, "num_rows": num_rows, "seed": seed,
             "conditions": conditions or None, "model_id": model.id},
-            tags=["api", "sample", f"job:{job_id}", f"model:{model.id}"])
+            tags=["api", "sample", f"job:{job_id}", f"model:{model.id}"], variant=ydata.variant(model.algorithm))
     except Exception:
         await run_in_threadpool(forget_job, job_id)
         raise

@@ -75,17 +75,20 @@ class SamplerProcess:
 
     @classmethod
     async def start(cls, model_uri: str, fmt: str, batch_rows: int, seed: int | None,
-                    timeout: float) -> tuple[SamplerProcess, bytes]:
-        """Start the sampler and wait for its header event (the model loaded and sampled); returns both."""
+                    timeout: float, python: str = sys.executable,
+                    extra_env: dict[str, str] | None = None) -> tuple[SamplerProcess, bytes]:
+        """Start the sampler and wait for its header event (the model loaded and sampled); returns both.
+
+        `python` runs it (a ydata model: the ydata environment's interpreter, with `extra_env`)."""
         errors = tempfile.TemporaryFile()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR),
-                                                                         os.environ.get("PYTHONPATH")]))}
+        env = {**os.environ, **(extra_env or {}),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
         args = [model_uri, "--format", fmt, "--batch-rows", str(batch_rows)]
         if seed is not None:
             args += ["--seed", str(seed)]
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tasks.stream_sampler", *args, stdin=asyncio.subprocess.DEVNULL,
+                python, "-m", "tasks.stream_sampler", *args, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=errors, cwd=str(PROJECT_DIR), env=env,
                 start_new_session=True, limit=HEADER_LIMIT)
         except BaseException:

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from inferloop.settings import PROJECT_DIR, Settings
@@ -66,15 +67,16 @@ class EmbeddedPlatform:
         self.restarts: dict[str, int] = {}
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self.restarters: dict[str, Callable[[], subprocess.Popen]] = {}  # workers not of the main pool
 
     # -- helpers ---------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         return {**os.environ, **prefect_env(self.settings)}
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(args, env=env or self.env(), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=str(PROJECT_DIR),
                                 preexec_fn=_default_signals, start_new_session=True)
         self.procs[name] = proc
@@ -132,6 +134,10 @@ class EmbeddedPlatform:
         self.ensure_work_pool()
         self.deploy()
         self.start_worker()
+        try:
+            self.start_ydata()
+        except Exception as exc:  # the optional ydata pool must not keep the platform from starting
+            print(f"inferloop: algorithm=ydata not enabled, its worker did not start: {exc}", file=sys.stderr)
         if supervise:
             self._supervisor = threading.Thread(target=self._supervise, name="platform-supervisor", daemon=True)
             self._supervisor.start()
@@ -143,7 +149,53 @@ class EmbeddedPlatform:
                 if name.startswith("worker") and proc.poll() is not None and not self._stopping.is_set():
                     self.restarts[name] = self.restarts.get(name, 0) + 1
                     print(f"inferloop: {name} exited ({proc.returncode}); restarting it", file=sys.stderr)
-                    self.start_worker(name)
+                    self.restarters.get(name, lambda n=name: self.start_worker(n))()
+
+    def start_ydata(self, ready_timeout: float = 90.0) -> bool:
+        """Where the ydata environment exists: its work pool, its deployments and a worker running from it.
+
+        Added to the supervised children (restarted like the main worker). Returns whether ydata is enabled;
+        waits until the worker has reported to the pool, so that the API accepts algorithm=ydata at once.
+        """
+        from inferloop import ydata_env
+
+        python = ydata_env.ydata_python(self.settings)
+        if python is None:
+            return False
+        pool = self.settings.ydata_work_pool
+        env = ydata_env.process_env({**self.env(), "INFERLOOP_YDATA_WORK_POOL": pool,
+                                     "INFERLOOP_YDATA_PYTHON": str(python)})
+        self._prefect("work-pool", "create", pool, "--type", "process", "--base-job-template",
+                      str(PROJECT_DIR / "deployments" / "process-base-job-template.json"), "--overwrite")
+        r = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",
+                            str(ydata_env.PREFECT_FILE)], env=env, cwd=str(PROJECT_DIR), capture_output=True,
+                           text=True, timeout=300, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError(f"deploying {ydata_env.PREFECT_FILE} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+
+        def start() -> subprocess.Popen:
+            return self._spawn(ydata_env.WORKER_NAME, [
+                str(python), "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
+                "--name", ydata_env.WORKER_NAME, "--limit", str(self.settings.ydata_worker_limit)], env=env)
+
+        self.restarters[ydata_env.WORKER_NAME] = start
+        proc = start()
+        end = time.monotonic() + ready_timeout
+        while not self._pool_ready(pool):
+            if proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"the ydata worker did not start; see {self.log_dir}/{ydata_env.WORKER_NAME}.log")
+            time.sleep(0.5)
+        return True
+
+    def _pool_ready(self, pool: str) -> bool:
+        """Whether a worker of `pool` has reported to the server (the pool's status is READY)."""
+        import json
+
+        try:
+            with urllib.request.urlopen(f"{self.settings.prefect_api_url}/work_pools/{pool}", timeout=5) as r:
+                return json.loads(r.read()).get("status") == "READY"
+        except Exception:
+            return False
 
     def stop_process(self, name: str, timeout: float = 15.0) -> None:
         proc = self.procs.pop(name, None)

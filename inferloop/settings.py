@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     # --- platform: warm worker, shutdown (issue 16) ---
 
     # --- ydata (issue 17) ---
+    # algorithm=ydata runs on its own work pool, from its own environment (scripts/setup.sh --ydata);
+    # empty ydata_python: the environment that script builds for this checkout (inferloop/ydata_env.py)
+    ydata_python: str = Field(default="", description="interpreter of the ydata environment (auto-detected)")
+    ydata_venv: str = Field(default="", description="where scripts/setup-ydata.sh built it (INFERLOOP_YDATA_VENV)")
+    ydata_work_pool: str = "gpu-ydata"
+    ydata_worker_limit: int = Field(default=1, ge=1, description="concurrent ydata runs of the worker")
 
     @field_validator("home", mode="after")
     @classmethod

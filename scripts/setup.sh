@@ -3,7 +3,16 @@
 # The venv lives outside the checkout, keyed by the hash of the requirement files and this
 # script, so a fresh clone on the same machine reuses it and a changed pin builds a new one.
 # torch is installed first and pinned (a local CPU wheel; unpinned it would pull a CUDA build).
+# `--ydata` (or INFERLOOP_YDATA=1) also builds the separate ydata environment (scripts/setup-ydata.sh)
+# that algorithm=ydata runs in; without it nothing of ydata is built.
 set -euo pipefail
+YDATA="${INFERLOOP_YDATA:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --ydata) YDATA=1 ;;
+    *) echo "setup: unknown argument $arg (known: --ydata)" >&2; exit 2 ;;
+  esac
+done
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
 HASH="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" "$ROOT/scripts/setup.sh" | sha256sum | cut -c1-12)"
@@ -33,4 +42,7 @@ fi
 # the project itself (editable: the inferloop-tabular command), leaving the pinned dependencies alone
 pip_quiet install --no-deps --no-build-isolation -e "$ROOT"
 rm -f "$LOG"
+if [ "$YDATA" = 1 ]; then
+  echo "setup: ydata environment $("$ROOT/scripts/setup-ydata.sh")" >&2
+fi
 echo "$VENV"

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pandas as pd
 from prefect import task
@@ -12,13 +19,19 @@ from prefect.cache_policies import NO_CACHE
 def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, max_rows: int = 20_000,
                    seed: int = 0) -> dict:
     """sdmetrics QualityReport (Column Shapes, Column Pair Trends) on up to max_rows rows of each."""
-    from sdmetrics.reports.single_table import QualityReport
-    from sdv.metadata import Metadata
-
     real_s = real.sample(n=min(len(real), max_rows), random_state=seed) if len(real) > max_rows else real
     syn_s = (synthetic.sample(n=min(len(synthetic), max_rows), random_state=seed)
              if len(synthetic) > max_rows else synthetic)
     real_s, syn_s = _plain_values(real_s), _plain_values(syn_s)
+    if importlib.util.find_spec("sdv") is None:  # the ydata environment: no torch, so no SDV
+        return _report_in_main_environment(real_s, syn_s)
+    return _report(real_s, syn_s)
+
+
+def _report(real_s: pd.DataFrame, syn_s: pd.DataFrame) -> dict:
+    from sdmetrics.reports.single_table import QualityReport
+    from sdv.metadata import Metadata
+
     md = Metadata.detect_from_dataframes(data={"table": real_s}, infer_keys=None)
     table_md = md.to_dict()["tables"]["table"]
     report = QualityReport()
@@ -27,6 +40,32 @@ def quality_report(real: pd.DataFrame, synthetic: pd.DataFrame, max_rows: int = 
     props = report.get_properties()
     properties = {str(r["Property"]): _finite(r["Score"]) for _, r in props.iterrows()}
     return {"score": _finite(score), "properties": properties}
+
+
+def _report_in_main_environment(real_s: pd.DataFrame, syn_s: pd.DataFrame) -> dict:
+    """The same report, computed by the main environment's interpreter (`python -m tasks.validate`).
+
+    For flows running in the ydata environment (inferloop/ydata_env.py), so that a ydata run's quality score
+    is the very score of the other algorithms (SDV's metadata detection, sdmetrics' QualityReport).
+    """
+    from inferloop.settings import PROJECT_DIR
+    from inferloop.ydata_env import main_python
+
+    python = main_python()
+    if python is None:
+        raise RuntimeError("the quality score needs the main environment (SDV, sdmetrics): set INFERLOOP_PYTHON "
+                           "to its interpreter")
+    with tempfile.TemporaryDirectory(prefix="inferloop-quality-") as tmp:
+        paths = [os.path.join(tmp, "real.pkl"), os.path.join(tmp, "synthetic.pkl")]
+        real_s.to_pickle(paths[0])
+        syn_s.to_pickle(paths[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR),
+                                                                         os.environ.get("PYTHONPATH")]))}
+        r = subprocess.run([python, "-m", "tasks.validate", *paths], capture_output=True, text=True, env=env,
+                           cwd=str(PROJECT_DIR), timeout=1800, stdin=subprocess.DEVNULL)
+    if r.returncode != 0:
+        raise RuntimeError(f"{python} -m tasks.validate failed: {r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def _plain_values(df: pd.DataFrame) -> pd.DataFrame:
@@ -58,3 +97,7 @@ def validate_quality(real: pd.DataFrame, synthetic: pd.DataFrame, max_rows: int 
         lines += ["", f"Not computed: {result['error']}"]
     create_markdown_artifact("\n".join(lines), key="quality-report", description="sdmetrics QualityReport")
     return result
+
+
+if __name__ == "__main__":  # python -m tasks.validate real.pkl synthetic.pkl: the report as one JSON line
+    print(json.dumps(_report(pd.read_pickle(sys.argv[1]), pd.read_pickle(sys.argv[2]))))

@@ -13,7 +13,7 @@ from prefect.client.schemas.objects import FlowRun
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
+from api import dispatch, ydata
 from api.batches import child_runs, get_batch, link_children
 from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
@@ -53,6 +53,7 @@ async def start_batch(body: BatchRequest, principal: CurrentPrincipal, settings:
     output_format = check_output_format(body.output_format)
     num_rows, seed, algorithm_params = run_options(body.common_parameters, settings.max_rows)
     _, params = resolve(body.algorithm, algorithm_params)
+    await ydata.require(body.algorithm, settings, "batch")
     for i, f in enumerate(files):
         uri, fmt, known = await run_in_threadpool(resolve_data_url, f["url"], principal.owner, settings,
                                                   f"files[{i}].url")
@@ -70,7 +71,8 @@ async def start_batch(body: BatchRequest, principal: CurrentPrincipal, settings:
             "files": [{"url": f["uri"], "name": f["name"], "data_format": f["format"], "job_id": f["job_id"]}
                       for f in files],
             "algorithm": body.algorithm, "common_parameters": {"num_rows": num_rows, "seed": seed, **params},
-            "output_format": output_format}, tags=["api", "async", "batch", f"job:{batch_id}"])
+            "output_format": output_format}, tags=["api", "async", "batch", f"job:{batch_id}"],
+            variant=ydata.variant(body.algorithm))
     except Exception:
         await run_in_threadpool(_forget, batch_id)
         raise

@@ -9,7 +9,7 @@ import yaml
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
+from api import dispatch, ydata
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import completed_generation, failure_error, forget_job, link_run
 from api.sync_jobs import EARLY_ANSWER, early_answer, wait_for_run
@@ -27,7 +27,8 @@ router = APIRouter(tags=["generation"])
 
 ALGORITHM_PARAMS = ("sdv_model", "default_distribution", "enforce_min_max", "epochs", "batch_size",
                     "embedding_dim", "discriminator_steps", "noise_dim", "layers_dim", "privacy_level",
-                    "max_epochs", "max_training_time", "model_size")
+                    "max_epochs", "max_training_time", "model_size",
+                    "ydata_model", "learning_rate", "generator_lr", "discriminator_lr")
 
 
 def parse_int(value: str | None, field: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
@@ -107,6 +108,10 @@ async def generate(
     max_epochs: Annotated[str | None, Form(description="tabular_argn")] = None,
     max_training_time: Annotated[str | None, Form(description="tabular_argn: minutes")] = None,
     model_size: Annotated[str | None, Form(description="tabular_argn: S, M or L")] = None,
+    ydata_model: Annotated[str | None, Form(description="ydata: ctgan, wgangp, cramer or dragan")] = None,
+    learning_rate: Annotated[str | None, Form(description="ydata: both learning rates")] = None,
+    generator_lr: Annotated[str | None, Form(description="ydata")] = None,
+    discriminator_lr: Annotated[str | None, Form(description="ydata")] = None,
 ):
     # 1. validate everything that does not need the file
     rows = parse_int(num_rows, "num_rows", 1, settings.max_rows)
@@ -119,9 +124,12 @@ async def generate(
                        enforce_min_max=enforce_min_max, epochs=epochs, batch_size=batch_size,
                        embedding_dim=embedding_dim, discriminator_steps=discriminator_steps,
                        noise_dim=noise_dim, layers_dim=layers_dim, privacy_level=privacy_level,
-                       max_epochs=max_epochs, max_training_time=max_training_time, model_size=model_size)
+                       max_epochs=max_epochs, max_training_time=max_training_time, model_size=model_size,
+                       ydata_model=ydata_model, learning_rate=learning_rate, generator_lr=generator_lr,
+                       discriminator_lr=discriminator_lr)
     params.update({k: v for k, v in form_values.items() if v is not None and str(v) != ""})
     model_key, clean = resolve(algorithm, params)
+    await ydata.require(algorithm, settings)
 
     # 2. store and check the file; bad input stops here, nothing is started
     job_id = db.new_id("gen")
@@ -170,7 +178,7 @@ async def start_generation(job_id: str, owner: str, uri: str, fmt: str | None, a
     if constraints:
         flow_params["constraints"] = constraints
     try:
-        fr = await dispatch.submit("generate", flow_params,
+        fr = await dispatch.submit("generate", flow_params, variant=ydata.variant(algorithm),
                                    tags=["api", "sync" if sync else "async", f"job:{job_id}"])
     except Exception:
         await run_in_threadpool(forget_job, job_id)

@@ -13,14 +13,15 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
-from inferloop import __version__, db, storage
+from api import dispatch, ydata
+from api.deps import SettingsDep
+from inferloop import __version__, db, storage, ydata_env
 
 router = APIRouter(tags=["health"])
 
-# algorithm -> modules whose import proves it can run on this host's workers
-ALGORITHM_MODULES = {"sdv": "sdv.single_table", "ctgan": "ctgan", "tabular_argn": "mostlyai.engine",
-                     "ydata": "ydata_synthetic"}
+# algorithm -> modules whose import proves it can run on this host's workers (ydata runs in its own
+# environment on its own work pool: api/ydata.py checks that pool instead)
+ALGORITHM_MODULES = {"sdv": "sdv.single_table", "ctgan": "ctgan", "tabular_argn": "mostlyai.engine"}
 _algo_cache: dict = {"at": 0.0, "value": []}
 
 
@@ -64,13 +65,19 @@ async def health():
 
 
 @router.get("/ready", summary="Readiness: Prefect API, metadata store, storage and algorithms")
-async def ready():
+async def ready(settings: SettingsDep):
     prefect_ok = await dispatch.healthy()
     database = await run_in_threadpool(database_ok)
     store = await run_in_threadpool(storage_ok)
-    models = await run_in_threadpool(importable_algorithms)
+    models = list(await run_in_threadpool(importable_algorithms))
+    not_installed = {}
+    ydata_problem = await ydata.unavailable(settings)
+    if ydata_problem is None:
+        models.append("ydata")
+    else:
+        not_installed["ydata"] = f"{ydata_problem[1]}; to enable it, {ydata_env.ENABLE_HINT}"
     ok = prefect_ok and database and store and bool(models)
-    body = {"status": "ready" if ok else "not_ready", "models_loaded": models,
+    body = {"status": "ready" if ok else "not_ready", "models_loaded": models, "models_not_installed": not_installed,
             "cache_connected": store, "database_connected": database,
             "prefect_connected": prefect_ok, "storage_connected": store}
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
+from api import dispatch, ydata
 from api.data_urls import resolve_data_url
 from api.deps import CurrentOwner, CurrentPrincipal, SettingsDep
 from api import job_kinds
@@ -60,6 +60,7 @@ async def generate_async(body: AsyncGenerateRequest, principal: CurrentPrincipal
     if body.callback_url:
         check_webhook_url(body.callback_url, settings, "callback_url")
     model_key, params = resolve(body.algorithm, dict(body.parameters))
+    await ydata.require(body.algorithm, settings)
     specs = await run_in_threadpool(inline_or_stored_constraints, body.constraints, body.constraint_id, owner)
     uri, fmt, known = await run_in_threadpool(resolve_data_url, body.data_url, owner, settings)
     await run_in_threadpool(check_generation, principal, settings, body.num_rows or known.get("rows") or 0)

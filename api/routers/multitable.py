@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 from starlette.concurrency import run_in_threadpool
 
-from api import dispatch
+from api import dispatch, ydata
 from api.data_urls import resolve_data_url
 from api.deps import CurrentPrincipal, SettingsDep
 from api.jobs import failure_error, link_run, read_manifest
@@ -117,6 +117,10 @@ async def generate_multitable(request: Request, principal: CurrentPrincipal, set
         body = await _json_body(request)
     scale = check_scale(body.scale_factor)
     model_key, params = resolve(body.algorithm, body.parameters)
+    if ydata.is_ydata(body.algorithm):
+        raise InferloopError("ALGORITHM_ERROR", "Algorithm 'ydata' is not available for multi-table generation "
+                             "(its models run in their own environment, one table at a time); use sdv, ctgan or "
+                             "tabular_argn", "algorithm")
     schema = parse_schema(body.tables, [r.model_dump() for r in body.relationships], body.primary_keys)
     check_method(schema, model_key, body.method)
     orphans = orphan_mode(body.orphans, body.drop_orphans)

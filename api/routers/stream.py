@@ -12,6 +12,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api import ydata
 from api.deps import CurrentPrincipal, SettingsDep
 from api.models_service import current_model
 from api.routers.generate import parse_int
@@ -132,6 +133,7 @@ async def stream(
         raise invalid_request(f"format must be one of {', '.join(STREAM_FORMATS)}, got '{format}'", "format")
     seed_v = parse_int(seed, "seed", 0, 2**32 - 1)
     model = require_ready(await current_model(model_id, principal.owner))  # 404 unknown or deleted, 409
+    python, python_env = ydata.sampler_python(model.algorithm, settings)  # a ydata model: its environment
 
     take_slot(request, settings)
     reserved: int | None = None
@@ -141,7 +143,8 @@ async def stream(
         reserved = await run_in_threadpool(reserve_rows, principal, settings, plan, open_ended)
         plan.limit = reserved
         sampler, header = await SamplerProcess.start(model.artifact_uri, fmt, settings.stream_batch_rows,
-                                                     seed_v, settings.stream_start_timeout_seconds)
+                                                     seed_v, settings.stream_start_timeout_seconds,
+                                                     python=python, extra_env=python_env)
         await run_in_threadpool(touch, model_id)
     except BaseException:
         if sampler is not None:

@@ -109,18 +109,23 @@ def seeded(seed: int | None) -> Iterator[None]:
     if seed is None:
         yield
         return
-    import torch
+    try:
+        import torch
+    except ImportError:  # the ydata environment has no torch (its adapter seeds TensorFlow itself)
+        torch = None
 
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    states = random.getstate(), np.random.get_state(), torch and torch.get_rng_state()
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+    if torch is not None:
+        torch.manual_seed(seed)  # also seeds every CUDA device
     try:
         yield
     finally:
         random.setstate(states[0])
         np.random.set_state(states[1])
-        torch.set_rng_state(states[2])
+        if torch is not None:
+            torch.set_rng_state(states[2])
 
 
 def jsonable(obj: Any) -> Any:
@@ -200,11 +205,13 @@ def _cast_like(values: pd.Series, dtype: Any) -> pd.Series:
 
 
 def _library_input_errors() -> tuple[type[Exception], ...]:
-    """Exceptions by which SDV, RDT and ctgan reject the data they were given."""
-    import ctgan.errors
-    import rdt.errors
-    import sdv.errors
-
+    """Exceptions by which SDV, RDT and ctgan reject the data they were given (those installed here)."""
+    try:
+        import ctgan.errors
+        import rdt.errors
+        import sdv.errors
+    except ImportError:  # the ydata environment: none of them
+        return ()
     return (sdv.errors.InvalidDataError, sdv.errors.InvalidDataTypeError, sdv.errors.SynthesizerInputError,
             sdv.errors.SynthesizerProcessingError, rdt.errors.InvalidDataError,
             rdt.errors.TransformerInputError, ctgan.errors.InvalidDataError)

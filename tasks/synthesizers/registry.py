@@ -16,6 +16,13 @@ SDV_MODELS: tuple[str, ...] = ("gaussian_copula", "ctgan", "copulagan", "tvae")
 MODEL_KEYS: tuple[str, ...] = (*(f"sdv:{m}" for m in SDV_MODELS), "ctgan", "tabular_argn")
 DISTRIBUTIONS: tuple[str, ...] = ("norm", "beta", "truncnorm", "gamma", "uniform", "gaussian_kde")
 PAC = 10  # ctgan's discriminator sees samples in packs of 10: batch_size must be a multiple of it
+# algorithm=ydata: ydata-synthetic's regular (tabular) synthesizers, by the names it gives them; they run in
+# the ydata environment on its own work pool (tasks/synthesizers/ydata.py, inferloop/ydata_env.py)
+# (its vanilla "gan" is left out: ydata-synthetic 2.0.1 cannot load a saved one back)
+YDATA_MODELS: tuple[str, ...] = ("ctgan", "wgangp", "cramer", "dragan")
+YDATA_MODEL_KEYS: tuple[str, ...] = tuple(f"ydata:{m}" for m in YDATA_MODELS)
+YDATA_MODEL_ALIASES: dict[str, str] = {"wgan_gp": "wgangp", "wgan-gp": "wgangp", "cramergan": "cramer"}
+PRIVACY_LEVELS: tuple[str, ...] = ("low", "medium", "high")
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 300, "batch_size": 500, "embedding_dim": 128, "discriminator_steps": 1,
@@ -23,12 +30,21 @@ DEFAULTS: dict[str, Any] = {
     "max_epochs": 100, "max_training_time": 10.0, "model_size": "M", "value_protection": True,
     "differential_privacy": None,
     "generator_dim": [256, 256], "discriminator_dim": [256, 256], "pac": PAC,
+    # ydata (its examples' optimiser settings; noise_dim and layers_dim as tabular-api.md documents them)
+    "learning_rate": None, "generator_lr": 2e-4, "discriminator_lr": 2e-4, "beta_1": 0.5, "beta_2": 0.9,
+    "noise_dim": 128, "layers_dim": 128, "privacy_level": "low",
 }
 # per-model defaults that differ from DEFAULTS (batch_size None: the engine picks it from the data)
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"tabular_argn": {"batch_size": None}}
 INT_LIMITS: dict[str, tuple[int, int]] = {
     "epochs": (1, 100_000), "batch_size": (1, 1_000_000), "embedding_dim": (1, 4096),
     "discriminator_steps": (1, 100), "max_epochs": (1, 100_000), "pac": (1, 1000),
+    "noise_dim": (1, 4096), "layers_dim": (1, 4096),
+}
+# (low, high, low is allowed): learning rates in (0, 1], Adam's betas in [0, 1)
+FLOAT_LIMITS: dict[str, tuple[float, float, bool]] = {
+    "learning_rate": (0.0, 1.0, False), "generator_lr": (0.0, 1.0, False), "discriminator_lr": (0.0, 1.0, False),
+    "beta_1": (0.0, 0.999999, True), "beta_2": (0.0, 0.999999, True),
 }
 LAYER_LIMITS = (1, 8, 4096)  # generator_dim / discriminator_dim: 1..8 layers of 1..4096 units
 MAX_TRAINING_MINUTES = 14_400.0  # 10 days, the engine's own cap
@@ -51,8 +67,16 @@ MODEL_PARAMS: dict[str, tuple[str, ...]] = {
     "tabular_argn": ("max_epochs", "max_training_time", "batch_size", "model_size", "value_protection",
                      "differential_privacy"),
 }
+_YDATA = ("epochs", "batch_size", "learning_rate", "generator_lr", "discriminator_lr", "beta_1", "beta_2",
+          "noise_dim", "privacy_level")
+MODEL_PARAMS.update({
+    "ydata:ctgan": (*_YDATA, "generator_dim", "discriminator_dim", "pac"),
+    "ydata:wgangp": (*_YDATA, "layers_dim", "discriminator_steps"),
+    "ydata:dragan": (*_YDATA, "layers_dim", "discriminator_steps"),
+    "ydata:cramer": (*_YDATA, "layers_dim"),
+})
 ALIASES: dict[str, dict[str, str]] = {"tabular_argn": {"max_epochs": "epochs"}}  # the form's `epochs` field
-_PACKED = {"sdv:ctgan", "sdv:copulagan", "ctgan"}
+_PACKED = {"sdv:ctgan", "sdv:copulagan", "ctgan", "ydata:ctgan"}
 
 
 def resolve(algorithm: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -66,12 +90,13 @@ def resolve(algorithm: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]
         raise InferloopError("INVALID_ALGORITHM", f"Algorithm '{algorithm}' is not supported. "
                              f"Valid options are: {', '.join(ALGORITHMS)}", "algorithm")
     if name == "ydata":
-        raise InferloopError("ALGORITHM_ERROR", "Algorithm 'ydata' is not available yet on this server; "
-                             "use sdv, ctgan or tabular_argn instead", "algorithm")
-    model_key = name if name in ("ctgan", "tabular_argn") else f"sdv:{_sdv_model(params.get('sdv_model'))}"
+        model_key = f"ydata:{_ydata_model(params.get('ydata_model'))}"
+    else:
+        model_key = name if name in ("ctgan", "tabular_argn") else f"sdv:{_sdv_model(params.get('sdv_model'))}"
     clean = clean_params(model_key, params)
-    if model_key.startswith("sdv:"):  # kept, so that resolve(algorithm, clean) gives the same model again
-        clean = {"sdv_model": model_key.split(":", 1)[1], **clean}
+    if model_key.startswith(("sdv:", "ydata:")):  # kept, so that resolve(algorithm, clean) gives it again
+        family = model_key.split(":", 1)[0]
+        clean = {f"{family}_model": model_key.split(":", 1)[1], **clean}
     return model_key, clean
 
 
@@ -79,7 +104,7 @@ def clean_params(model_key: str, params: dict[str, Any]) -> dict[str, Any]:
     """Keep the parameters `model_key` uses, coerced and range-checked, with defaults for missing ones."""
     if model_key not in MODEL_PARAMS:
         raise InferloopError("INVALID_ALGORITHM", f"Unknown model '{model_key}'. "
-                             f"Valid models are: {', '.join(MODEL_KEYS)}", "algorithm")
+                             f"Valid models are: {', '.join(MODEL_KEYS + YDATA_MODEL_KEYS)}", "algorithm")
     clean = {}
     defaults, aliases = {**DEFAULTS, **MODEL_DEFAULTS.get(model_key, {})}, ALIASES.get(model_key, {})
     for name in MODEL_PARAMS[model_key]:
@@ -94,12 +119,18 @@ def clean_params(model_key: str, params: dict[str, Any]) -> dict[str, Any]:
         field = "pac" if "pac" in params and not _missing(params.get("pac")) else "batch_size"
         raise invalid_request(f"batch_size must be a multiple of pac ({pac}) for {model_key} (its discriminator "
                               f"reads samples in packs of {pac}), got {clean['batch_size']}", field)
+    if model_key.startswith("ydata:"):
+        clean = _ydata_learning_rates(model_key, clean, params)
     return clean
 
 
 def build(model_key: str, params: dict[str, Any]) -> Synthesizer:
     """Create the unfitted adapter for `model_key` (params are re-validated, so raw ones work too)."""
     clean = clean_params(model_key, params)
+    if model_key.startswith("ydata:"):
+        from tasks.synthesizers.ydata import YdataSynthesizer  # imports TensorFlow: the ydata environment only
+
+        return YdataSynthesizer(model_key, clean)
     if model_key == "tabular_argn":
         from tasks.synthesizers.tabular_argn import TabularARGNSynthesizer
 
@@ -134,6 +165,11 @@ def _coerce(name: str, value: Any, field: str | None = None) -> Any:
         return _model_size(value)
     if name == "differential_privacy":
         return _differential_privacy(value)
+    if name in FLOAT_LIMITS:
+        low, high, low_allowed = FLOAT_LIMITS[name]
+        return coerce_float(field, value, low, high, low_allowed)
+    if name == "privacy_level":
+        return _privacy_level(value)
     distribution = _text(value)
     if distribution not in DISTRIBUTIONS:
         raise invalid_request(f"default_distribution '{value}' is not supported. "
@@ -196,6 +232,42 @@ def _differential_privacy(value: Any) -> dict[str, float] | None:
         clean[key] = default if _missing(given) else coerce_float(f"differential_privacy.{key}", given, low,
                                                                   high, low_allowed)
     return clean
+
+
+def _ydata_model(value: Any) -> str:
+    """Normalise the ydata_model parameter (default ctgan): ydata-synthetic's own names, a few aliases."""
+    model = _text(value) or "ctgan"
+    model = YDATA_MODEL_ALIASES.get(model, model)
+    if model not in YDATA_MODELS:
+        raise invalid_request(f"ydata_model '{value}' is not supported. "
+                              f"Valid options are: {', '.join(YDATA_MODELS)}", "ydata_model")
+    return model
+
+
+def _ydata_learning_rates(model_key: str, clean: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """`learning_rate` sets both rates; generator_lr / discriminator_lr given explicitly win over it."""
+    rate = clean.pop("learning_rate")
+    if rate is not None:
+        for name in ("generator_lr", "discriminator_lr"):
+            if _missing(params.get(name)):
+                clean[name] = rate
+    if model_key == "ydata:ctgan" and clean["batch_size"] % 2:  # ydata's CTGAN: an even batch, in packs of pac
+        raise invalid_request(f"batch_size must be even for ydata's ctgan, got {clean['batch_size']}",
+                              "batch_size")
+    return clean
+
+
+def _privacy_level(value: Any) -> str:
+    """tabular-api.md's YData privacy setting: ydata-synthetic 2.0.1 has no privacy mechanism, so only `low`."""
+    level = _text(value)
+    if level not in PRIVACY_LEVELS:
+        raise invalid_request(f"privacy_level '{value}' is not supported. Valid options are: "
+                              f"{', '.join(PRIVACY_LEVELS)}", "privacy_level")
+    if level != "low":
+        raise invalid_request(f"privacy_level '{level}' is not available: ydata-synthetic 2.0.1 has no privacy "
+                              "mechanism (no differential privacy), so its models train at privacy_level low; "
+                              "algorithm tabular_argn offers differential_privacy", "privacy_level")
+    return level
 
 
 def _sdv_model(value: Any) -> str:

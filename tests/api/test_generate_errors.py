@@ -93,10 +93,7 @@ def test_unknown_algorithm(api_no_prefect):
     assert "sdv, ctgan, tabular_argn, ydata" in err["message"]
 
 
-def test_ydata_not_available(api_no_prefect):
-    err = assert_error(post(api_no_prefect, {"file": ("d.csv", csv_bytes())}, {"algorithm": "ydata"}),
-                       400, "ALGORITHM_ERROR", "algorithm")
-    assert "ydata" in err["message"]
+# algorithm=ydata where it is not enabled: tests/api/test_ydata.py
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "abc", "1.5", "1000001"])

@@ -152,10 +152,19 @@ def test_unknown_algorithm():
     assert err.message == "Algorithm 'x' is not supported. Valid options are: sdv, ctgan, tabular_argn, ydata"
 
 
-def test_ydata_is_documented_but_not_available():
-    err = error_of(resolve, "ydata", {"noise_dim": 128})
+def test_ydata_parameters_are_checked_here_and_built_only_in_its_environment():
+    key, params = resolve("ydata", {"ydata_model": "WGAN-GP", "noise_dim": "64", "learning_rate": "0.001",
+                                    "discriminator_lr": 0.003})
+    assert key == "ydata:wgangp"
+    assert (params["noise_dim"], params["generator_lr"], params["discriminator_lr"]) == (64, 0.001, 0.003)
+    assert resolve("ydata", params) == (key, params)
+    assert resolve("ydata", {})[0] == "ydata:ctgan"
+    for bad, field in [({"ydata_model": "gan"}, "ydata_model"), ({"beta_1": 1}, "beta_1"),
+                       ({"privacy_level": "medium"}, "privacy_level"), ({"batch_size": 25, "pac": 5}, "batch_size")]:
+        assert error_of(resolve, "ydata", bad).field == field
+    err = error_of(build, "ydata:ctgan", {})  # no ydata-synthetic in the main environment: no silent fallback
     assert (err.code, err.field) == ("ALGORITHM_ERROR", "algorithm")
-    assert "ydata" in err.message and "not available" in err.message
+    assert "INFERLOOP_YDATA=1 scripts/setup.sh" in err.message
 
 
 def test_unknown_sdv_model():
