@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from prefect import flow
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
@@ -81,11 +82,15 @@ def _generate(out: str, prompts: list[str], negative_prompt: str | None, model_i
 
         images: list = []
         t = time.perf_counter()
-        for b, batch in enumerate(batches):
-            reporter.begin_batch(b, len(batch))
-            images += denoise(pipe, [x[0] for x in batch], p["negative_prompt"], [x[1] for x in batch], p["width"],
-                              p["height"], p["num_inference_steps"], p["guidance_scale"], reporter)
-            reporter.end_batch()
+        try:
+            for b, batch in enumerate(batches):
+                reporter.begin_batch(b, len(batch))
+                images += denoise(pipe, [x[0] for x in batch], p["negative_prompt"], [x[1] for x in batch],
+                                  p["width"], p["height"], p["num_inference_steps"], p["guidance_scale"], reporter)
+                reporter.end_batch()
+        except TerminationSignal:  # Prefect's cancel reached the worker before the next step's flag check
+            reporter.record_cancel("terminated by the worker during a step")
+            raise
         timings["denoise"] = time.perf_counter() - t
     finally:
         reporter.close()

@@ -125,9 +125,9 @@ async def generate(body: GenerateRequest, request: Request, principal: CurrentPr
     manifest = await run_in_threadpool(read_manifest, str(fr.id))
     result = generation_result(manifest, base_url(request))
     first = result["images"][0]
-    return {"image_path": first["image_path"], "prompt": body.prompt, "parameters": public, "job_id": job_id,
-            "image_id": first["image_id"], "download_url": first["download_url"], "seed": first["seed"],
-            **result}
+    return {**result, "image_path": first["image_path"], "prompt": body.prompt, "parameters": public,
+            "job_id": job_id, "image_id": first["image_id"], "download_url": first["download_url"],
+            "seed": first["seed"]}
 
 
 @router.post("/generate/batch", summary="Generate images for several prompts (waits; ?wait=false: 202)")

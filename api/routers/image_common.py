@@ -182,7 +182,7 @@ async def queue_position(fr: FlowRun, settings: Settings) -> int | None:
     async with get_client() as client:
         runs = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=active))),
-            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[settings.work_pool])), limit=500)
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[settings.work_pool])), limit=200)
     mine = fr.expected_start_time or fr.created
     ahead = 0
     for r in runs:
@@ -215,8 +215,8 @@ async def _generation_view(job: db.Job, fr: FlowRun | None, status: str) -> dict
         uri = f"{storage.run_dir(job.flow_run_id)}/cancel.json"
         if await run_in_threadpool(storage.exists, uri):
             c = await run_in_threadpool(storage.read_json, uri)
-            out["cancelled_after_step"] = {"step": c["seen_after_step"], "total_steps": c["total_steps"],
-                                           "batch": c["batch"], "steps_done": c["steps_done"]}
+            out["cancelled_after_step"] = {"step": c["stopped_after_step"], "total_steps": c["total_steps"],
+                                           "batch": c["batch"], "steps_done": c["steps_done"], "how": c["how"]}
     return out
 
 
@@ -260,7 +260,8 @@ def _settings() -> Settings:
     return get_settings()
 
 
-EVENTS = {"completed": "image.completed", "failed": "job.failed", "cancelled": "job.cancelled"}
+# the platform's webhook events (inferloop.webhooks.EVENTS): an image generation is a generation
+EVENTS = {"completed": "generation.completed", "failed": "job.failed", "cancelled": "job.cancelled"}
 for _kind in GENERATION_KINDS:
     job_kinds.register(job_kinds.JobKind(_kind, api="v1", events=EVENTS, event_data=_event_data,
                                          view=_generation_view, on_delete=_delete_images))

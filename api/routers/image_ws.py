@@ -164,9 +164,9 @@ class Session:
             manifest = await run_in_threadpool(read_manifest, str(fr.id))
             result = generation_result(manifest, self._base())
             first = result["images"][0]
-            return {"type": "result", "job_id": job_id, "image_path": first["image_path"],
+            return {**result, "type": "result", "job_id": job_id, "image_path": first["image_path"],
                     "prompt": prompt if prompt is not None else first["prompt"], "image_id": first["image_id"],
-                    "download_url": first["download_url"], "seed": first["seed"], **result}
+                    "download_url": first["download_url"], "seed": first["seed"]}
         if status == "cancelled":
             return {"type": "cancelled", "job_id": job_id, "message": fr.state.message or "cancelled"}
         return _error(await run_in_threadpool(failure_error, str(fr.id), fr), job_id)
@@ -224,3 +224,9 @@ async def _handle(session: Session, message: Any) -> None:
         await session.send(_error(InferloopError("INVALID_REQUEST", f"{field}: {first.get('msg')}", field)))
     except InferloopError as err:
         await session.send(_error(err, message.get("job_id") if isinstance(message, dict) else None))
+    except WebSocketDisconnect:
+        raise
+    except Exception:
+        log.exception("websocket message %r failed", kind)
+        await session.send(_error(InferloopError("GENERATION_FAILED", "internal error; see server logs",
+                                                 status=500)))

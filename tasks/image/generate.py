@@ -56,6 +56,7 @@ class StepReporter:
         self.progress, self.run_dir = progress, run_dir
         self.batch, self.batch_size, self.images_done = 0, 0, 0
         self.steps_done = 0
+        self.last = (0, 0)                      # (step, total_steps) of the last step done
         self.step_times: list[float] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="progress")
         self._pending = None
@@ -88,8 +89,9 @@ class StepReporter:
                                 "batches": self.batches, "images_done": self.images_done,
                                 "images_total": self.images_total, "progress": round(frac, 4), "t": now})
         self._push(frac * 90.0, f"batch {self.batch + 1}/{self.batches} step {step}/{total}")
+        self.last = (step, total)
         if cancel_requested(self.job_id):
-            self.record_cancel(step, total)
+            self.record_cancel("cancel flag seen after the step")
             raise CancelledByUser(step, total)
         return callback_kwargs
 
@@ -104,12 +106,18 @@ class StepReporter:
             self._last_push = now
             self._pending = self._pool.submit(self.progress.set, percent, None, True)
 
-    def record_cancel(self, step: int, total: int) -> None:
-        """cancel.json in the run folder: when the flag was seen and when every step ended."""
+    def record_cancel(self, how: str) -> None:
+        """cancel.json in the run folder: after which step denoising stopped, how, and when every step ended.
+
+        `how`: the step callback saw the job's cancel flag, or the process was terminated (Prefect's cancel
+        reached the worker first) in the middle of a step.
+        """
         if self.run_dir:
+            step, total = self.last
             storage.write_json(f"{self.run_dir}/cancel.json", {
-                "job_id": self.job_id, "seen_after_step": step, "total_steps": total, "batch": self.batch,
-                "steps_done": self.steps_done, "step_end_times": self.step_times, "seen_at": time.time()})
+                "job_id": self.job_id, "stopped_after_step": step, "total_steps": total, "batch": self.batch,
+                "how": how, "steps_done": self.steps_done, "step_end_times": self.step_times,
+                "stopped_at": time.time()})
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

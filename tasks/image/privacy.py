@@ -113,8 +113,17 @@ def find_pii(lines: list[str]) -> list[dict[str, Any]]:
                 continue
             seen_values.add(value_key)
             chosen.append(hit)
-        findings += [{"entity": e, "text": _mask(v), "score": round(s, 3), "line": i} for _, _, e, s, v in chosen]
+        findings += [{"entity": e, "text": _mask(v), "score": round(s, 3), "line": i, "_value": v}
+                     for _, _, e, s, v in chosen]
     return findings
+
+
+def redact(line: str, values: list[str]) -> str:
+    """The line with every PII value masked (matched ignoring whitespace, as OCR spacing varies)."""
+    for v in sorted(values, key=len, reverse=True):
+        pattern = r"\s*".join(re.escape(c) for c in re.sub(r"\s", "", v))
+        line = re.sub(pattern, lambda m: _mask(m.group(0)), line)
+    return line
 
 
 def _same_span(a: tuple, b: tuple) -> bool:
@@ -133,8 +142,9 @@ def assess(rgb: np.ndarray, check_faces: bool = True, check_text: bool = True,
     lines = read_text(rgb) if (check_text or check_pii) else []
     pii = find_pii([ln["text"] for ln in lines]) if check_pii and lines else []
     if check_text and lines:
-        issues.append({"type": "text", "severity": "low", "count": len(lines),
-                       "text": [ln["text"] for ln in lines], "message": f"{len(lines)} line(s) of readable text"})
+        texts = [redact(ln["text"], [p["_value"] for p in pii if p["line"] == i]) for i, ln in enumerate(lines)]
+        issues.append({"type": "text", "severity": "low", "count": len(lines), "text": texts,
+                       "message": f"{len(lines)} line(s) of readable text (PII masked)"})
     for p in pii:
         issues.append({"type": "pii", "severity": "high", "entity": p["entity"], "text": p["text"],
                        "score": p["score"], "message": f"{p['entity']} in the image's text"})
