@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     image_model_dir: str = Field(default="", description="comma-separated folders holding diffusers models as "
                                                          "<folder>/<model id>/model_index.json")
     image_device: str = Field(default="auto", description="auto (CUDA when present), cuda, cpu")
+    image_torch_threads: int = Field(default=0, ge=0, description="CPU threads of torch in image runs; 0: torch's "
+                                                                  "default (one per core)")
     image_max_upload_mb: float = Field(default=20.0, description="largest image upload (validate, profiles)")
     image_max_upload_pixels: int = Field(default=40_000_000, description="largest decoded upload (pixels)")
     image_max_count: int = Field(default=8, ge=1, description="images per prompt in one request")

@@ -100,25 +100,31 @@ async def read_inputs(request: Request, settings: Settings, allowed: set[str]) -
 
 
 async def store_uploads(files: list[UploadFile], dest_dir: str, settings: Settings) -> list[dict[str, str]]:
-    """Check and store uploaded images under dest_dir: [{uri, path}]; on any bad file nothing is kept."""
+    """Check every uploaded image, then store them under dest_dir: [{uri, path, format}].
+
+    All files are checked before the first byte is written, so a request with one bad file stores nothing.
+    """
     limit = int(settings.image_max_upload_mb * 1024 * 1024)
+    checked = []
+    for n, upload in enumerate(files):
+        field = f"files[{n}]" if len(files) > 1 else "file"
+        data = bytearray()
+        while chunk := await upload.read(CHUNK):
+            data += chunk
+            if len(data) > limit:
+                raise InferloopError("INVALID_FILE", f"{upload.filename or field} is larger than the "
+                                     f"{settings.image_max_upload_mb:g} MB limit", field,
+                                     extra={"details": {"parameter": field, "value": upload.filename,
+                                                        "constraint": f"at most {settings.image_max_upload_mb:g} MB"}})
+        checked.append(await run_in_threadpool(check_image_bytes, bytes(data), field, settings.image_max_upload_pixels))
+        await upload.seek(0)
     stored: list[dict[str, str]] = []
     try:
-        for n, upload in enumerate(files):
-            field = f"files[{n}]" if len(files) > 1 else "file"
-            data = bytearray()
-            while chunk := await upload.read(CHUNK):
-                data += chunk
-                if len(data) > limit:
-                    raise InferloopError("INVALID_FILE", f"{upload.filename or field} is larger than the "
-                                         f"{settings.image_max_upload_mb:g} MB limit", field,
-                                         extra={"details": {"parameter": field, "value": upload.filename,
-                                                            "constraint": f"at most {settings.image_max_upload_mb:g} MB"}})
-            checked = await run_in_threadpool(check_image_bytes, bytes(data), field, settings.image_max_upload_pixels)
+        for n, (upload, info) in enumerate(zip(files, checked)):
             name = re.sub(r"[^A-Za-z0-9_.-]", "_", (upload.filename or "upload").rsplit("/", 1)[-1])[:100]
             uri = f"{dest_dir}/{n:04d}_{name}"
-            await run_in_threadpool(_write, uri, bytes(data))
-            stored.append({"uri": uri, "path": f"upload:{upload.filename or name}", "format": checked.format})
+            await run_in_threadpool(_write, uri, await upload.read())
+            stored.append({"uri": uri, "path": f"upload:{upload.filename or name}", "format": info.format})
     except Exception:
         await run_in_threadpool(storage.remove, dest_dir)
         raise

@@ -132,6 +132,10 @@ def load_model(model_id: str | None) -> tuple[Any, dict, str]:
     settings = get_settings()
     ref = resolve_model(model_id, settings)
     device = device_for(settings)
+    if settings.image_torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.image_torch_threads)
     started = time.perf_counter()
     pipe = load_pipeline(ref, device)
     print(f"model {ref['model_id']} ({ref['source']}) on {device} in {time.perf_counter() - started:.2f} s")
