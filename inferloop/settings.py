@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     image_max_count: int = Field(default=8, ge=1, description="images per prompt in one request")
     image_max_batch_prompts: int = Field(default=64, ge=1, description="prompts in one batch request")
     image_max_steps: int = Field(default=150, ge=1, description="largest num_inference_steps")
+    image_default_steps: int = Field(default=50, ge=1, description="num_inference_steps when a request gives none")
     image_rate_generation: str = Field(default="10/minute", description="per owner (enterprise: unlimited)")
     image_rate_validation: str = Field(default="20/minute", description="per owner (enterprise: unlimited)")
     image_rate_export: str = Field(default="5/minute", description="per owner (enterprise: unlimited)")

@@ -38,7 +38,8 @@ class _Generation(BaseModel):
     model_id: str | None = Field(None, description="a diffusers model available offline (default: the server's)")
     width: int = Field(512, description="pixels, a multiple of 8, 64..1024 (less on some tiers)")
     height: int = Field(512, description="pixels, a multiple of 8, 64..1024 (less on some tiers)")
-    num_inference_steps: int = Field(50, description="denoising steps, 1..150")
+    num_inference_steps: int | None = Field(None, description="denoising steps, 1..150 (default 50: "
+                                                               "INFERLOOP_IMAGE_DEFAULT_STEPS)")
     guidance_scale: float = Field(7.5, description="classifier-free guidance, 0..30")
     seed: int | None = Field(None, description="image i of the request uses seed + i (random when omitted)")
     count: int = Field(1, description="images per prompt")
@@ -77,7 +78,9 @@ def prepare(body: _Generation, prompts: list[str], principal: Principal, setting
 
         width, height = target_size(profile["statistics"], max_side(principal.tier))
     p = check_generation(prompts=prompts, negative_prompt=body.negative_prompt, width=width, height=height,
-                         num_inference_steps=body.num_inference_steps, guidance_scale=body.guidance_scale,
+                         num_inference_steps=settings.image_default_steps if body.num_inference_steps is None
+                         else body.num_inference_steps,
+                         guidance_scale=body.guidance_scale,
                          seed=body.seed, count=body.count, batch_size=body.batch_size, tier=principal.tier,
                          max_steps=settings.image_max_steps, max_count=settings.image_max_count,
                          max_prompts=settings.image_max_batch_prompts, prompt_field=prompt_field)

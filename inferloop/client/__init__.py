@@ -6,8 +6,10 @@ from inferloop.client.errors import (AlgorithmError, APIConnectionError, APITime
                                      RateLimitError, ServerError, ValidationError)
 from inferloop.client.jobs import Batch, Job
 from inferloop.client.tabular import TabularClient
+from inferloop.client.image import ImageClient, ImageJob  # image (issue 13)
 
 __all__ = ["TabularClient", "Job", "Batch", "InferloopAPIError", "AuthenticationError", "PermissionDeniedError",
            "NotFoundError", "ValidationError", "InvalidFileError", "AlgorithmError", "ConstraintViolationError",
            "ConflictError", "RateLimitError", "ServerError", "APITimeoutError", "APIConnectionError",
-           "JobFailedError", "JobCancelledError"]
+           "JobFailedError", "JobCancelledError",
+           "ImageClient", "ImageJob"]  # image (issue 13)

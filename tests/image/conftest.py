@@ -8,6 +8,8 @@ worker, the API and the tests, and torch's threads spin-wait on busy cores (20 d
 import os
 
 os.environ.setdefault("INFERLOOP_IMAGE_TORCH_THREADS", "1")
+# requests that give no num_inference_steps (the SDK example of image-api.md) denoise 4 steps, not 50
+os.environ.setdefault("INFERLOOP_IMAGE_DEFAULT_STEPS", "4")
 
 from inferloop.settings import get_settings  # noqa: E402
 
