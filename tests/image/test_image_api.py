@@ -273,3 +273,12 @@ def test_other_owners_see_nothing(api, generated, batch):
     r = post(api, "/export/jsonl", {"dataset_dir": "/data/generated/nature_set",
                                     "output_file": "/data/exports/x.jsonl"}, headers=OTHER)
     assert r.status_code == 404
+
+
+def test_deleting_a_generation_job_removes_its_images(api, generated):   # last: it deletes the shared job
+    image = generated["images"][0]
+    assert httpx.get(image["download_url"], headers=H, timeout=60).status_code == 200
+    r = httpx.delete(f"{api}/api/v1/jobs/{generated['job_id']}", headers=H, timeout=60)
+    assert r.status_code == 200, r.text
+    assert httpx.get(image["download_url"], headers=H, timeout=60).status_code == 404
+    assert get(api, "/files", params={"path": image["image_path"]}).status_code == 404
