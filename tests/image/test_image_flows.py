@@ -69,3 +69,23 @@ def test_validation_and_export_flows_on_local_files(first_run, tmp_path):
     e = image_export(target="jsonl", dataset_dir=str(folder), output_uri=str(out))
     assert e["exported_count"] == 2 and out.stat().st_size == e["file_size_bytes"]
     assert {json.loads(x)["file_name"] for x in out.read_text().splitlines()} == {"card.png", "generated.png"}
+
+
+def test_the_cancel_flag_stops_denoising_after_the_step_under_way(first_run):
+    """The flag (set by POST /jobs/{id}/cancel) is read after every step: set before the run, denoising stops
+    after step 1 and the run ends Cancelled."""
+    from flows.image_generate import image_generate
+    from inferloop import db, storage
+
+    job_id = db.new_id("imgtest")
+    with db.session_scope() as s:
+        s.add(db.Job(id=job_id, kind="image_generate", owner="flow-test", options={},
+                     cancel_requested_at=db.utcnow()))
+    state = image_generate(prompts=["never finished"], width=64, height=64, num_inference_steps=50, seed=1,
+                           job_id=job_id, return_state=True)
+    assert state.is_cancelled(), state
+    run_dir = storage.run_dir(str(state.state_details.flow_run_id))
+    record = storage.read_json(f"{run_dir}/cancel.json")
+    assert record["how"] == "cancel flag seen after the step" and record["stopped_after_step"] == 1
+    assert record["steps_done"] == 1 and record["total_steps"] == 50
+    assert not storage.exists(f"{run_dir}/manifest.json")
