@@ -104,12 +104,14 @@ class Session:
         queue: asyncio.Queue = asyncio.Queue()
         listener = asyncio.create_task(self._listen(flow_run_id, queue))
         seen: set[tuple] = set()
+        first = True
         try:
             while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=2.0)
+                try:  # the first pass looks at the state at once (a job followed after it ended)
+                    event = None if first else await asyncio.wait_for(queue.get(), timeout=2.0)
                 except asyncio.TimeoutError:
                     event = None
+                first = False
                 if event is not None and event.event == STEP_EVENT:
                     step = step_view(event.payload)
                     key = (step["batch"], step["step"])
