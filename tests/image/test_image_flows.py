@@ -77,6 +77,7 @@ def test_the_cancel_flag_stops_denoising_after_the_step_under_way(first_run):
     from flows.image_generate import image_generate
     from inferloop import db, storage
 
+    db.migrate()  # the metadata store (the API's start-up does this; here there is no API)
     job_id = db.new_id("imgtest")
     with db.session_scope() as s:
         s.add(db.Job(id=job_id, kind="image_generate", owner="flow-test", options={},
@@ -89,3 +90,34 @@ def test_the_cancel_flag_stops_denoising_after_the_step_under_way(first_run):
     assert record["how"] == "cancel flag seen after the step" and record["stopped_after_step"] == 1
     assert record["steps_done"] == 1 and record["total_steps"] == 50
     assert not storage.exists(f"{run_dir}/manifest.json")
+
+
+CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium here (Debian: apt-get install chromium)")
+def test_the_prefect_ui_renders_the_thumbnail_artifact(first_run, settings):
+    """A real browser opens the run's markdown artifact in the Prefect UI: the thumbnails are <img> tags."""
+    import asyncio
+    import subprocess
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+    async def markdown_id():
+        async with get_client() as client:
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[first_run["flow_run_id"]]),
+                type=ArtifactFilterType(any_=["markdown"])))
+            return arts[0].id
+    url = f"http://127.0.0.1:{settings.prefect_port}/artifacts/artifact/{asyncio.run(markdown_id())}"
+    dom = ""
+    for budget in (15000, 40000):  # the single-page app renders after its API calls: give it time
+        done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                               f"--virtual-time-budget={budget}", "--dump-dom", url],
+                              capture_output=True, text=True, timeout=180)
+        dom = done.stdout
+        if first_run["images"][0]["image_id"] in dom:
+            break
+    assert first_run["images"][0]["image_id"] in dom
+    assert dom.count('<img src="data:image/png;base64,') == len(first_run["images"])
