@@ -18,6 +18,10 @@ def v1_router() -> APIRouter:
     r = APIRouter()
     r.include_router(v1_jobs.router)
     # image (issue 13)
+    from api.routers import image, image_export, image_profiles, image_validate, image_ws
+
+    for module in (image, image_validate, image_profiles, image_export, image_ws):
+        r.include_router(module.router)
 
     # context (issue 14)
     from api.routers import context, context_jobs

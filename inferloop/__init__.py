@@ -16,6 +16,7 @@ _CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "Authen
                    "AlgorithmError", "ConstraintViolationError", "ConflictError", "RateLimitError", "ServerError",
                    "APITimeoutError", "APIConnectionError", "JobFailedError", "JobCancelledError",
                    # image (issue 13)
+                   "ImageClient", "ImageJob",
                    # context (issue 14)
                    "ContextClient", "ContextJob",
                    # etl (issue 15)

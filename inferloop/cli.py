@@ -179,6 +179,9 @@ app.add_typer(models_app, name="models")
 app.add_typer(jobs_app, name="jobs")
 
 # --- image (issue 13): app.add_typer(image_app, name="image") ---
+from inferloop.cli_image import image_app  # noqa: E402
+
+app.add_typer(image_app, name="image")
 
 # --- context (issue 14) ---
 from inferloop.cli_context import context_app  # noqa: E402

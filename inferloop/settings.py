@@ -61,6 +61,24 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", description="base URL clients reach the API at (absolute links in webhooks)")
 
     # --- image (issue 13) ---
+    image_model: str = Field(default="inferloop/tiny-random-sd",
+                             description="model used when a request names none: the built-in offline tiny "
+                                         "pipeline (random weights), a model id found in image_model_dir or the "
+                                         "Hugging Face cache, or a local diffusers folder")
+    image_model_dir: str = Field(default="", description="comma-separated folders holding diffusers models as "
+                                                         "<folder>/<model id>/model_index.json")
+    image_device: str = Field(default="auto", description="auto (CUDA when present), cuda, cpu")
+    image_torch_threads: int = Field(default=0, ge=0, description="CPU threads of torch in image runs; 0: torch's "
+                                                                  "default (one per core)")
+    image_max_upload_mb: float = Field(default=20.0, description="largest image upload (validate, profiles)")
+    image_max_upload_pixels: int = Field(default=40_000_000, description="largest decoded upload (pixels)")
+    image_max_count: int = Field(default=8, ge=1, description="images per prompt in one request")
+    image_max_batch_prompts: int = Field(default=64, ge=1, description="prompts in one batch request")
+    image_max_steps: int = Field(default=150, ge=1, description="largest num_inference_steps")
+    image_default_steps: int = Field(default=50, ge=1, description="num_inference_steps when a request gives none")
+    image_rate_generation: str = Field(default="10/minute", description="per owner (enterprise: unlimited)")
+    image_rate_validation: str = Field(default="20/minute", description="per owner (enterprise: unlimited)")
+    image_rate_export: str = Field(default="5/minute", description="per owner (enterprise: unlimited)")
 
     # --- context (issue 14) ---
     context_max_bytes: int = Field(default=1_000_000, ge=1, description="largest context text (UTF-8 bytes)")
