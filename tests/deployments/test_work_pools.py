@@ -59,7 +59,6 @@ def test_every_flow_is_deployed_on_the_pool_and_the_example_schedule_is_inactive
     from prefect import get_client
 
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    names = {d["name"] for d in spec["deployments"]}
     entrypoints = {d["entrypoint"].split(":")[0] for d in spec["deployments"]}
     flows = {f"flows/{p.name}" for p in (ROOT / "flows").glob("*.py")
              if "@flow" in p.read_text() and p.name != "__init__.py"}
@@ -67,7 +66,8 @@ def test_every_flow_is_deployed_on_the_pool_and_the_example_schedule_is_inactive
 
     async def read():
         async with get_client() as client:
-            return [await client.read_deployment_by_name(f"generate/{n}") for n in names if "generate" in n]
+            return [await client.read_deployment_by_name(f"generate/{d['name']}") for d in spec["deployments"]
+                    if d["entrypoint"].endswith(":generate")]
 
     deployments = asyncio.run(read())
     assert {d.work_pool_name for d in deployments} == {settings.work_pool}
