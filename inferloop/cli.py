@@ -7,6 +7,7 @@ privacy, download, usage, models, jobs, config. Exit codes are listed in `inferl
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -36,14 +37,19 @@ def serve(port: Annotated[int, typer.Option(help="API port")] = 8000,
           host: Annotated[str, typer.Option(help="API bind address")] = "127.0.0.1",
           home: Annotated[Path | None, typer.Option(help="data folder (INFERLOOP_HOME)")] = None,
           prefect_port: Annotated[int | None, typer.Option(help="Prefect server port")] = None) -> None:
-    """Start the Prefect server (with UI), the work pool, a worker and the API; Ctrl-C stops them all."""
+    """Start the Prefect server (with UI), the work pool, a worker and the API.
+
+    SIGTERM, SIGHUP or Ctrl-C stops them all within INFERLOOP_SHUTDOWN_SECONDS (default 10)."""
     if home:
         os.environ["INFERLOOP_HOME"] = str(home)
     if prefect_port:
         os.environ["INFERLOOP_PREFECT_PORT"] = str(prefect_port)
     from inferloop.settings import get_settings
     from inferloop.embedded import EmbeddedPlatform, apply_env
+    from inferloop.shutdown import ShutdownRequested, StopSignals
 
+    signals = StopSignals()
+    signals.install()
     os.environ.setdefault("INFERLOOP_PUBLIC_URL", f"http://{host}:{port}")
     settings = get_settings()
     apply_env(settings)  # before Prefect is imported anywhere in this process
@@ -61,10 +67,24 @@ def serve(port: Annotated[int, typer.Option(help="API port")] = 8000,
         import uvicorn
 
         from api.main import create_app
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        # open streams and slow requests get a third of the stop time, the children the rest
+        config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="info",
+                                timeout_graceful_shutdown=max(1, int(settings.shutdown_seconds / 3)))
+        signals.server = uvicorn.Server(config)
+        signals.server.run()
+    except ShutdownRequested:
+        pass
     finally:
-        typer.echo("stopping worker and Prefect server ...")
-        platform.stop()
+        signals.ignore()
+        typer.echo("stopping workers and Prefect server ...")
+        platform.stop(signals.remaining(settings.shutdown_seconds))
+        if signals.received_at is not None:
+            import time
+
+            typer.echo(f"stopped {time.monotonic() - signals.received_at:.1f} s after "
+                       f"{signal.Signals(signals.received).name}")
+        else:
+            typer.echo("stopped")
 
 
 keys_app = typer.Typer(help="API keys (run on the server: works on its metadata store)", no_args_is_help=True)

@@ -6,6 +6,7 @@ Started, supervised and stopped together; all state under INFERLOOP_HOME. Used b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from inferloop.process_tree import PidFile, signal_tree, stop_trees, tree, wait_gone
 from inferloop.settings import PROJECT_DIR, Settings
 
 SERVER_START_TIMEOUT = 180.0
@@ -68,6 +70,7 @@ class EmbeddedPlatform:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.restarters: dict[str, Callable[[], subprocess.Popen]] = {}  # workers not of the main pool
+        self.pidfile = PidFile(settings.home / "run")
 
     # -- helpers ---------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -80,7 +83,24 @@ class EmbeddedPlatform:
                                 stdin=subprocess.DEVNULL, cwd=str(PROJECT_DIR),
                                 preexec_fn=_default_signals, start_new_session=True)
         self.procs[name] = proc
+        self._record()
         return proc
+
+    def _record(self) -> None:
+        """Write the pid file: this process and its live children (a crashed owner's next start reclaims them)."""
+        self.pidfile.write({name: p.pid for name, p in self.procs.items() if p.poll() is None})
+
+    def reclaim_orphans(self) -> list[int]:
+        """Stop the children a crashed earlier owner of this data folder left running; refuse a live owner."""
+        owner = self.pidfile.live_owner()
+        if owner is not None:
+            raise RuntimeError(f"another inferloop platform (pid {owner.pid}) runs on the data folder "
+                               f"{self.settings.home}; stop it first")
+        stopped = self.pidfile.reclaim(timeout=self.settings.shutdown_seconds)
+        if stopped:
+            print(f"inferloop: stopped {len(stopped)} processes left by a platform that did not stop "
+                  f"cleanly: {stopped}", file=sys.stderr)
+        return stopped
 
     def _prefect(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         r = subprocess.run([sys.executable, "-m", "prefect", *args], env=self.env(), cwd=str(PROJECT_DIR),
@@ -130,6 +150,7 @@ class EmbeddedPlatform:
                                   "--name", name, "--limit", str(self.settings.worker_limit)])
 
     def start(self, supervise: bool = True) -> None:
+        self.reclaim_orphans()
         self.start_server()
         self.ensure_work_pool()
         self.deploy()
@@ -198,27 +219,52 @@ class EmbeddedPlatform:
             return False
 
     def stop_process(self, name: str, timeout: float = 15.0) -> None:
+        """Stop one child and its descendants (SIGTERM to its process group and tree, SIGKILL after `timeout`)."""
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        import psutil
 
-    def stop(self) -> None:
-        """Stop workers first (their runs end), then the server."""
+        with contextlib.suppress(psutil.Error):
+            stop_trees([psutil.Process(proc.pid)], timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(1)
+        self._record()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop every child within `timeout` s (default INFERLOOP_SHUTDOWN_SECONDS), then remove the pid file.
+
+        Workers, the zygote and their runs get SIGTERM first (runs still report their end to the server),
+        the Prefect server once they are gone or 60 % of the time has passed; whatever still runs near the
+        end gets SIGKILL. Descendants in other sessions (flow-run processes) are found through the tree.
+        """
+        import psutil
+
+        budget = self.settings.shutdown_seconds if timeout is None else timeout
+        deadline = time.monotonic() + budget
         self._stopping.set()
         if self._supervisor is not None:
-            self._supervisor.join(5)
-        for name in [n for n in self.procs if n != "prefect-server"]:
-            self.stop_process(name)
-        self.stop_process("prefect-server")
+            self._supervisor.join(min(2.0, budget / 4))
+        roots = {}
+        for name, proc in self.procs.items():
+            if proc.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    roots[name] = psutil.Process(proc.pid)
+        trees = {name: tree(p) for name, p in roots.items()}
+        first = [p for name, procs in trees.items() if name != "prefect-server" for p in procs]
+        server = trees.get("prefect-server", [])
+        signal_tree(first, signal.SIGTERM)
+        left = wait_gone(first, deadline - 0.4 * budget)
+        signal_tree(server, signal.SIGTERM)
+        left = wait_gone(left + server, deadline - 0.5)
+        if left:
+            signal_tree(left, signal.SIGKILL)
+            wait_gone(left, time.monotonic() + 2)
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.5)
+        self.procs.clear()
+        self.pidfile.remove()
 
 
 class ApiThread:

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
                                 "(off when empty); the deterministic parser is the default")
 
     # --- platform: warm worker, shutdown (issue 16) ---
+    shutdown_seconds: float = Field(default=10.0, gt=0, le=300, description="time `serve` takes at most to stop "
+                                    "every child (workers, zygote, runs, Prefect server) on SIGTERM/SIGHUP/SIGINT")
+    warm_worker: bool = Field(default=True, description="flow runs of the main pool fork from a zygote that keeps "
+                              "Prefect, pandas, SDV and torch imported (false: a fresh interpreter per run)")
+    warm_preload: str = Field(default="", description="comma-separated modules the zygote imports beside the "
+                              "default set (inferloop/zygote.py PRELOAD)")
+    warm_torch_threads: int = Field(default=0, ge=0, description="torch CPU threads of each forked run; 0: the "
+                                    "machine's cores divided by worker_limit")
 
     # --- ydata (issue 17) ---
     # algorithm=ydata runs on its own work pool, from its own environment (scripts/setup.sh --ydata);
