@@ -18,6 +18,7 @@ from prefect.states import Cancelled, Cancelling
 
 from inferloop.errors import InferloopError
 from inferloop.settings import get_settings
+from inferloop.wakeable_worker import wake_worker
 
 STATUS = {
     StateType.SCHEDULED: "pending", StateType.PENDING: "pending", StateType.PAUSED: "pending",
@@ -55,8 +56,11 @@ async def submit(flow_name: str, parameters: dict[str, Any], *, tags: list[str] 
     """
     async with get_client() as client:
         dep_id = await _deployment_id(client, flow_name, variant)
-        return await client.create_flow_run_from_deployment(
+        run = await client.create_flow_run_from_deployment(
             dep_id, parameters=parameters, tags=tags or ["api"], job_variables=job_variables)
+    if variant is None:  # the main pool's worker looks for it now rather than at its next poll
+        wake_worker(get_settings().worker_wake_socket)
+    return run
 
 
 async def read(flow_run_id: str | UUID) -> FlowRun:

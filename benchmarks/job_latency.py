@@ -10,7 +10,14 @@ once, then repeats, interleaved: one `POST /generate/async` (sdv gaussian_copula
 through `GET /jobs/{id}` every 50 ms, and one flow run of `trivial_flow.py:trivial` (no tasks),
 deployed onto the same work pool with the same `command` job variable as the project's deployments,
 created with `create_flow_run_from_deployment` and polled with `read_flow_run` every 50 ms. Times are
-also read from each run's Prefect state history (`read_flow_run_states`). Ctrl-C stops everything.
+also read from each run's Prefect state history (`read_flow_run_states`). After those, it times the first
+record of `GET /stream/{model_id}?rate=max` (a GaussianCopula fitted on the same table, registered as a ready
+model) --streams times. Ctrl-C stops everything.
+
+`--worker warm` runs with the zygote (INFERLOOP_WARM_WORKER=true, the default: runs and streams fork from a
+process that has Prefect, pandas, SDV and torch imported); `--worker cold` without it (the launcher then execs
+`python -m prefect.engine`, today's process worker); `--worker both` (default) runs the two one after the
+other, each in a fresh process with its own platform, and prints them side by side.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import shutil
 import statistics
@@ -109,6 +117,27 @@ def deploy_trivial(settings: Any, prefect: Any) -> tuple[Any, str]:
     return deployment_id, command
 
 
+def register_model(data: bytes) -> str:
+    """Fit a GaussianCopula on the table and register it as a ready model (as stream_rate.py does)."""
+    import pandas as pd
+
+    from stream_rate import register_model as register
+
+    return register(pd.read_csv(io.BytesIO(data)), "latency-gc", 1)[0]
+
+
+def first_record(http: Any, model_id: str) -> float:
+    """Seconds from the request of a 1 s rate=max stream to its first `record` event."""
+    t0 = time.perf_counter()
+    with http.stream("GET", f"/api/tabular/stream/{model_id}", params={"rate": "max", "duration": 1}) as r:
+        r.raise_for_status()
+        first = None
+        for chunk in r.iter_raw():
+            if first is None and b"event: record" in chunk:
+                first = time.perf_counter() - t0
+    return first if first is not None else float("nan")
+
+
 def import_seconds(module: str, reps: int = 3) -> float:
     """Median wall time of a fresh interpreter that imports `module` (cwd: the checkout)."""
     times = []
@@ -177,13 +206,49 @@ def report(plat: list[dict[str, Any]], bare: list[dict[str, Any]], imports: dict
     return "\n".join(out)
 
 
+def side_by_side(results: dict[str, dict[str, Any]]) -> str:
+    """One table: the medians of each worker mode next to each other."""
+    def med(values: list[float | None]) -> str:
+        seen = [v for v in values if v is not None]
+        return f"{statistics.median(seen):.2f} s ({min(seen):.2f}–{max(seen):.2f})" if seen else "–"
+
+    rows = [("generate job: submit → `running` observed", lambda r: [p.get("running") for p in r["plat"]]),
+            ("generate job: submit → Running (state time)", lambda r: since(r["plat"], None, "RUNNING")),
+            ("generate job: submit → `completed` observed", lambda r: [p["completed"] for p in r["plat"]]),
+            ("generate job: train step (manifest)", lambda r: [p["flow"].get("train") for p in r["plat"]]),
+            ("bare flow: submit → Completed (state time)", lambda r: since(r["bare"], None, "COMPLETED")),
+            ("stream: request → first record", lambda r: r["streams"])]
+    modes = list(results)
+    out = [f"| median (min–max) | {' | '.join(f'{m} worker' for m in modes)} |",
+           "|---|" + "---|" * len(modes)]
+    out += [f"| {label} | {' | '.join(med(get(results[m])) for m in modes)} |" for label, get in rows]
+    return "\n".join(out)
+
+
 def main() -> None:
     """Start the platform, time both paths interleaved, print the tables, stop everything."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each path first")
     ap.add_argument("--poll", type=float, default=POLL, help="seconds between status polls")
+    ap.add_argument("--streams", type=int, default=5, help="streams timed to their first record")
+    ap.add_argument("--worker", choices=("warm", "cold", "both"), default="both",
+                    help="zygote on (warm), off (cold: today's process worker), or each in turn")
+    ap.add_argument("--json-out", help=argparse.SUPPRESS)  # used by --worker both
     args = ap.parse_args()
+    if args.worker == "both":
+        results = {}
+        for mode in ("cold", "warm"):
+            with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                cmd = [sys.executable, __file__, "--worker", mode, "--json-out", out.name, "--reps", str(args.reps),
+                       "--warmup", str(args.warmup), "--poll", str(args.poll), "--streams", str(args.streams)]
+                print(f"== {mode} worker ==", flush=True)
+                subprocess.run(cmd, check=True)
+                results[mode] = json.loads(Path(out.name).read_text())
+        print("\n== side by side ==\n")
+        print(side_by_side(results))
+        return
+    os.environ["INFERLOOP_WARM_WORKER"] = "true" if args.worker == "warm" else "false"
 
     work = Path(tempfile.mkdtemp(prefix="inferloop-latency-"))
     sys.path.insert(0, str(BENCH_DIR))
@@ -217,12 +282,23 @@ def main() -> None:
                     if i >= args.warmup:
                         plat.append(p)
                         bare.append(b)
+                model_id = register_model(tiny_csv())
+                first_record(http, model_id)  # warm-up
+                streams = []
+                for _ in range(args.streams):
+                    time.sleep(SETTLE / 2)
+                    streams.append(first_record(http, model_id))
+                print("stream first record: " + ", ".join(f"{v:.2f} s" for v in streams), flush=True)
         load = os.getloadavg()
         imports = {m: import_seconds(m) for m in ("prefect", "flows.generate", "torch", "sdv.single_table")}
         print()
         print(report(plat, bare, imports, args.poll))
+        print(f"stream: request → first record {span(streams).strip()}")
         print(f"load average at the end of the timed runs (1/5/15 min): {load[0]:.2f} / {load[1]:.2f} / "
               f"{load[2]:.2f} on {os.cpu_count()} CPUs")
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps({"plat": plat, "bare": bare, "streams": streams,
+                                                       "load": load}))
         ok = True
     except KeyboardInterrupt:
         print("interrupted; platform stopped", file=sys.stderr)

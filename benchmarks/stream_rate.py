@@ -42,22 +42,26 @@ SEED = 42
 
 def prepare_model() -> tuple[str, str]:
     """Fit, save and register the model; returns (model id, artifact URI)."""
+    return register_model(adult_table(), "adult-gc", SEED)
+
+
+def register_model(data: Any, name: str, seed: int) -> tuple[str, str]:
+    """Fit a GaussianCopula on `data`, save it and register it as a ready model of the benchmark key's owner."""
     from inferloop import db, storage
     from inferloop.auth import owner_of_bootstrap_key
     from tasks.model_store import save_model
     from tasks.synthesizers import build
 
     db.migrate()
-    data = adult_table()
     model = build("sdv:gaussian_copula", {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model.fit(data, seed=SEED)
+        model.fit(data, seed=seed)
     model_id = db.new_id("model")
     uri = storage.join("models", model_id, "model.pkl")
     save_model(model, uri)
     with db.session_scope() as s:
-        s.add(db.Model(id=model_id, owner=owner_of_bootstrap_key(API_KEY), name="adult-gc", algorithm="sdv",
+        s.add(db.Model(id=model_id, owner=owner_of_bootstrap_key(API_KEY), name=name, algorithm="sdv",
                        model_key="sdv:gaussian_copula", model_type="gaussian_copula", parameters={},
                        status="ready", artifact_uri=uri, model_metadata={}))
     return model_id, uri

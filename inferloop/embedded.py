@@ -19,6 +19,7 @@ from pathlib import Path
 
 from inferloop.process_tree import PidFile, signal_tree, stop_trees, tree, wait_gone
 from inferloop.settings import PROJECT_DIR, Settings
+from inferloop.zygote import torch_threads_per_run, zygote_socket
 
 SERVER_START_TIMEOUT = 180.0
 
@@ -43,6 +44,8 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "INFERLOOP_WORK_POOL": settings.work_pool,
         "INFERLOOP_PYTHON": sys.executable,
     }
+    if settings.warm_worker:  # flow runs and streams of the main environment fork from the zygote
+        env["INFERLOOP_ZYGOTE_SOCKET"] = str(zygote_socket(settings))
     return env
 
 
@@ -144,13 +147,25 @@ class EmbeddedPlatform:
         self._prefect("--no-prompt", "deploy", "--all", timeout=300)
 
     def start_worker(self, name: str = "worker-1") -> subprocess.Popen:
-        """Start one process worker of the pool (its --limit is the number of concurrent runs)."""
-        return self._spawn(name, [sys.executable, "-m", "prefect", "worker", "start",
-                                  "--pool", self.settings.work_pool, "--type", "process",
-                                  "--name", name, "--limit", str(self.settings.worker_limit)])
+        """Start one process worker of the pool (its --limit is the number of concurrent runs), which the API
+        wakes when it creates a run (inferloop/wakeable_worker.py)."""
+        return self._spawn(name, [sys.executable, "-m", "inferloop.wakeable_worker", "--pool", self.settings.work_pool,
+                                  "--name", name, "--limit", str(self.settings.worker_limit),
+                                  "--wake", str(self.settings.worker_wake_socket)])
+
+    def start_zygote(self) -> subprocess.Popen | None:
+        """Start the zygote (inferloop/zygote.py) that flow runs fork from; its imports overlap the server's start.
+
+        Until it listens, or without it (INFERLOOP_WARM_WORKER=false), runs start cold."""
+        if not self.settings.warm_worker:
+            return None
+        return self._spawn("zygote", [sys.executable, "-m", "inferloop.zygote",
+                                      "--socket", str(zygote_socket(self.settings)),
+                                      "--torch-threads", str(torch_threads_per_run(self.settings))])
 
     def start(self, supervise: bool = True) -> None:
         self.reclaim_orphans()
+        self.start_zygote()
         self.start_server()
         self.ensure_work_pool()
         self.deploy()
@@ -167,10 +182,12 @@ class EmbeddedPlatform:
         """Restart a worker that died (its runs are reported Crashed by Prefect; new runs need a worker)."""
         while not self._stopping.wait(every):
             for name, proc in list(self.procs.items()):
-                if name.startswith("worker") and proc.poll() is not None and not self._stopping.is_set():
+                if (name.startswith("worker") or name == "zygote") and proc.poll() is not None \
+                        and not self._stopping.is_set():
                     self.restarts[name] = self.restarts.get(name, 0) + 1
                     print(f"inferloop: {name} exited ({proc.returncode}); restarting it", file=sys.stderr)
-                    self.restarters.get(name, lambda n=name: self.start_worker(n))()
+                    default = self.start_zygote if name == "zygote" else (lambda n=name: self.start_worker(n))
+                    self.restarters.get(name, default)()
 
     def start_ydata(self, ready_timeout: float = 90.0) -> bool:
         """Where the ydata environment exists: its work pool, its deployments and a worker running from it.

@@ -94,13 +94,19 @@ def tree(proc: psutil.Process) -> list[psutil.Process]:
 
 
 def signal_tree(procs: list[psutil.Process], sig: int) -> None:
-    """Send `sig` to each process and to the process group it leads."""
+    """Send `sig` once to each process: to the group of each group leader, directly to the others.
+
+    Once only: Prefect's worker CLI takes a second SIGTERM as "kill the worker now"."""
+    groups = set()
     for proc in procs:
-        with contextlib.suppress(psutil.Error, OSError):
+        with contextlib.suppress(OSError):
             if os.getpgid(proc.pid) == proc.pid and proc.pid != os.getpgrp():
                 os.killpg(proc.pid, sig)
+                groups.add(proc.pid)
+    for proc in procs:
         with contextlib.suppress(psutil.Error, OSError):
-            proc.send_signal(sig)
+            if os.getpgid(proc.pid) not in groups:
+                proc.send_signal(sig)
 
 
 def stop_trees(roots: list[psutil.Process], timeout: float) -> list[int]:

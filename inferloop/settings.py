@@ -154,6 +154,24 @@ class Settings(BaseSettings):
     def roots(self) -> list[Path]:
         return [Path(r).expanduser().resolve() for r in self.allowed_roots.split(",") if r.strip()]
 
+    def socket_path(self, name: str) -> Path:
+        """A Unix socket of the platform (zygote, worker wake-up): <home>/run/<name>, or a short path in the
+        temp folder when that is too long for a socket (108 bytes)."""
+        path = self.home / "run" / name
+        if len(str(path)) < 100:
+            return path
+        import hashlib
+        import os
+        import tempfile
+
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"inferloop-{os.getuid()}" / f"{digest}-{name}"
+
+    @property
+    def worker_wake_socket(self) -> Path:
+        """Where the main pool's worker listens for wake-ups (inferloop/wakeable_worker.py)."""
+        return self.socket_path("worker-wake.sock")
+
     def deployment_name(self, flow_name: str) -> str:
         return f"{flow_name}/{self.deployment_prefix}{flow_name}"
 
