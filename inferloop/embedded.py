@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from inferloop.process_tree import PidFile, signal_tree, stop_trees, tree, wait_gone
 from inferloop.settings import PROJECT_DIR, Settings
 from inferloop.zygote import torch_threads_per_run, zygote_socket
@@ -240,8 +242,6 @@ class EmbeddedPlatform:
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        import psutil
-
         with contextlib.suppress(psutil.Error):
             stop_trees([psutil.Process(proc.pid)], timeout)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -255,8 +255,6 @@ class EmbeddedPlatform:
         the Prefect server once they are gone or 60 % of the time has passed; whatever still runs near the
         end gets SIGKILL. Descendants in other sessions (flow-run processes) are found through the tree.
         """
-        import psutil
-
         budget = self.settings.shutdown_seconds if timeout is None else timeout
         deadline = time.monotonic() + budget
         self._stopping.set()
