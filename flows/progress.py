@@ -34,9 +34,22 @@ class Progress:
             update_progress_artifact(self._id, progress=round(value, 1))
         except Exception as exc:
             print(f"progress update failed: {exc!r}")
+        if value >= 100.0:
+            send_buffered_logs()
 
     def span(self, start: float, end: float):
         """A callback mapping a stage's own 0..1 fraction onto [start, end]."""
         def report(fraction: float, message: str = "") -> None:
             self.set(start + (end - start) * max(0.0, min(1.0, fraction)), message or None)
         return report
+
+
+def send_buffered_logs() -> None:
+    """Send the run's buffered log lines to the Prefect API now (Prefect batches them every ~2 s): a client
+    that sees the run's final state a moment later then also sees its last lines."""
+    from prefect.logging.handlers import APILogHandler
+
+    try:
+        APILogHandler().flush()
+    except Exception as exc:  # logs must never break the work itself
+        print(f"log flush failed: {exc!r}")

@@ -52,8 +52,10 @@ PRELOAD = (
     "flows.image_profile", "flows.image_export",
 )
 # cached objects that cost a run seconds to build on first use: rdt's Faker with every locale (SDV's metadata
-# validation asks it whether a column's sdtype is a Faker function: 2.6 s here), built once in the zygote
-WARM_CALLS = ("rdt.transformers.pii.anonymization:get_faker_instance",)
+# validation asks it whether a column's sdtype is a Faker function: 2.6 s here), built once in the zygote;
+# diffusers' and transformers' pipeline classes, which `import diffusers` alone leaves unimported (~3 s)
+WARM_CALLS = ("rdt.transformers.pii.anonymization:get_faker_instance",
+              "tasks.image.models:import_pipeline_classes")
 
 
 def zygote_socket(settings: Settings) -> Path:

@@ -163,6 +163,14 @@ def build_tiny_pipeline(dest: Path, seed: int = TINY_SEED) -> Path:
 
 # --- loading ---------------------------------------------------------------------------------------------------
 
+def import_pipeline_classes() -> None:
+    """Import the pipeline's diffusers and transformers classes (~3 s, ~200 MB). The warm worker's zygote calls
+    this once, so image runs forked from it start without the import; nothing is computed (fork safety)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # huggingface_hub reads it at import
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel  # noqa: F401
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: F401
+
+
 def device_for(settings: Settings) -> str:
     import torch
 
