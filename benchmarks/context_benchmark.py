@@ -17,7 +17,7 @@ after order date"), from the context below. Three measurements:
 
 Run from the checkout with the project's environment:
 
-    PYTHONPATH=. /work/venv/bin/python benchmarks/context_benchmark.py   # --records 1000000 --batch-size 250000
+    PYTHONPATH=. "$(scripts/setup.sh)"/bin/python benchmarks/context_benchmark.py   # --records 1000000 --batch-size 250000
 """
 
 from __future__ import annotations

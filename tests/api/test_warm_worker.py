@@ -120,3 +120,15 @@ def test_stream_forks_from_the_zygote(api, zygote):
     assert wait_gone(pid)
     psutil.wait_procs(zygote.children(), timeout=15)
     assert zygote.children() == []
+
+
+def test_the_zygote_preloads_everything_it_lists(prefect_platform, zygote):
+    """Every module and warm call of the zygote's list imported (diffusers' pipeline classes among them): a
+    broken preload would silently cost every run its imports again."""
+    log = prefect_platform.log_dir / "zygote.log"
+    for _ in range(300):
+        ready = [line for line in log.read_text(errors="replace").splitlines() if " ready on " in line]
+        if ready:
+            break
+        psutil.wait_procs([zygote], timeout=0.2)
+    assert ready and "not preloaded" not in ready[-1], ready
