@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 from fastapi import Request
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
@@ -43,6 +45,29 @@ def mark_cancel_requested(job_id: str) -> None:
         job = s.get(db.Job, job_id)
         if job is not None and job.cancel_requested_at is None:
             job.cancel_requested_at = db.utcnow()
+
+
+DELETE_WAIT_SECONDS = 60.0  # deleting a live job waits this long at most for its run to stop
+
+
+async def stop_run(job: db.Job, fr: FlowRun, timeout: float = DELETE_WAIT_SECONDS) -> None:
+    """Cancel a live run and wait (bounded) until it has ended, so it writes nothing after its data is gone.
+
+    A run the worker is starting (PENDING) is cancelled once it runs (notes/prefect-facts.md: the race).
+    """
+    from api import dispatch
+
+    await run_in_threadpool(mark_cancel_requested, job.id)
+    end = time.monotonic() + timeout
+    while True:
+        if fr.state is not None and fr.state.is_final():
+            return
+        if fr.state is not None and fr.state.type not in (StateType.PENDING, StateType.CANCELLING):
+            await dispatch.cancel(fr)
+        if time.monotonic() >= end:
+            return
+        await asyncio.sleep(0.5)
+        fr = await dispatch.read(fr.id)
 
 
 def manifest_uri(flow_run_id: str) -> str:
@@ -144,10 +169,16 @@ async def _with_status(rows: list[db.Job]) -> list[ListedJob]:
 async def list_jobs(owner: str, kinds: list[str], status: str | None, offset: int,
                     limit: int) -> tuple[list[ListedJob], int]:
     """The owner's jobs of these kinds, newest first: (page, total). One store query and at most one Prefect
-    call per page; a live-status filter (pending/running) reads the owner's unfinished runs in one call."""
+    call per page; a status filter also reads the owner's unfinished runs in one call, so a run that has just
+    ended in Prefect, before the watcher records it, is listed under its final status too."""
+    if status is None:
+        rows, total = await run_in_threadpool(_page_rows, owner, kinds, None, offset, limit)
+        return await _with_status(rows), total
+    unfinished = await run_in_threadpool(_unfinished_rows, owner, kinds)
+    matching = [x for x in await _with_status(unfinished) if x.status == status]
     if status in LIVE_STATUSES:
-        rows = await run_in_threadpool(_unfinished_rows, owner, kinds)
-        matching = [x for x in await _with_status(rows) if x.status == status]
         return matching[offset:offset + limit], len(matching)
-    rows, total = await run_in_threadpool(_page_rows, owner, kinds, status, offset, limit)
-    return await _with_status(rows), total
+    rows, total = await run_in_threadpool(_page_rows, owner, kinds, status, 0, offset + limit)
+    merged = sorted([*matching, *(ListedJob(j, status, None) for j in rows)],
+                    key=lambda x: (-x.job.created_at.timestamp(), x.job.id))
+    return merged[offset:offset + limit], total + len(matching)

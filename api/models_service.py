@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, ydata
-from api.jobs import failure_error, forget_job, link_run, read_manifest
+from api.jobs import failure_error, forget_job, link_run, read_manifest, stop_run
 from inferloop import db, registry, storage
 from inferloop.auth import Principal
 from inferloop.errors import InferloopError
@@ -170,13 +170,15 @@ def finalize_model(job: db.Job, fr: FlowRun, status: str) -> None:
 
 
 async def delete_model(model: db.Model) -> None:
-    """Cancel the model's unfinished jobs, then remove its stored artifacts, jobs and record."""
+    """Stop the model's unfinished jobs (a run still starting too: waited for, bounded), then remove its stored
+    artifacts, jobs and record."""
     jobs = await run_in_threadpool(model_jobs, model.id)
     runs = await dispatch.read_many([j.flow_run_id for j in jobs if j.flow_run_id])
-    for fr in runs.values():
-        if fr.state is not None and not fr.state.is_final():
+    for job in jobs:
+        fr = runs.get(job.flow_run_id) if job.flow_run_id else None
+        if fr is not None and fr.state is not None and not fr.state.is_final():
             try:
-                await dispatch.cancel(fr)
+                await stop_run(job, fr)
             except InferloopError:
                 pass  # ended meanwhile
     for job in jobs:

@@ -8,17 +8,15 @@ is `failed` with stage `cancelled`, as the document's cancel response shows).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from fastapi import APIRouter
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, job_kinds
 from api.deps import CurrentOwner
-from api.jobs import FINAL_STATUSES, forget_job, get_job, list_jobs, mark_cancel_requested
+from api.jobs import FINAL_STATUSES, forget_job, get_job, list_jobs, mark_cancel_requested, stop_run
 from inferloop import db, storage
 from inferloop.errors import InferloopError
 
@@ -28,7 +26,6 @@ V1_STATUS = {"pending": "pending", "running": "in_progress", "completed": "compl
              "cancelled": "failed"}
 STAGE = {"pending": "queued", "running": "running", "completed": "completed", "failed": "failed",
          "cancelled": "cancelled"}
-DELETE_WAIT_SECONDS = 60.0  # DELETE of a live job waits this long at most for its run to stop
 # v1 filter value -> the platform statuses it covers
 FILTERS = {"pending": ["pending"], "in_progress": ["running"], "completed": ["completed"],
            "failed": ["failed", "cancelled"], "cancelled": ["cancelled"]}
@@ -135,24 +132,6 @@ async def cancel_v1_job(job_id: str, owner: CurrentOwner):
     await run_in_threadpool(mark_cancel_requested, job.id)
     await dispatch.cancel(fr)  # deferred while the worker starts it: the watcher finishes it
     return {"job_id": job.id, "status": "failed", "message": "Job cancelled by user"}
-
-
-async def stop_run(job: db.Job, fr: FlowRun, timeout: float = DELETE_WAIT_SECONDS) -> None:
-    """Cancel a live run and wait (bounded) until it has ended, so it writes nothing after its data is gone.
-
-    A run the worker is starting (PENDING) is cancelled once it runs (notes/prefect-facts.md: the race).
-    """
-    await run_in_threadpool(mark_cancel_requested, job.id)
-    end = time.monotonic() + timeout
-    while True:
-        if fr.state is not None and fr.state.is_final():
-            return
-        if fr.state is not None and fr.state.type not in (StateType.PENDING, StateType.CANCELLING):
-            await dispatch.cancel(fr)
-        if time.monotonic() >= end:
-            return
-        await asyncio.sleep(0.5)
-        fr = await dispatch.read(fr.id)
 
 
 @router.delete("/jobs/{job_id}", summary="Delete a job and its associated data")

@@ -20,6 +20,13 @@ OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
 PROJECT = "d4e5f6a7-b8c9-0123-def4-567890123456"
 
 
+def run_state(flow_run_id: str):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).state
+
+
 def register(api: str, headers: dict | None = None, **body) -> httpx.Response:
     return httpx.post(f"{api}/api/synthgen/dataset-versions", json=body, headers=headers or BEARER, timeout=60)
 
@@ -176,7 +183,11 @@ def test_generate_needs_a_ready_model(api, dataset):
     train_job = r.json()["job_id"]
     dl = httpx.get(f"{api}/api/synthgen/jobs/{train_job}/download", headers=BEARER, timeout=60)
     assert dl.status_code == 409
-    assert httpx.delete(f"{api}/api/synthgen/models/{model_id}", headers=BEARER, timeout=60).status_code == 200
+    with db.session_scope() as s:
+        flow_run_id = s.get(db.Job, train_job).flow_run_id
+    assert httpx.delete(f"{api}/api/synthgen/models/{model_id}", headers=BEARER, timeout=120).status_code == 200
+    # the training run, only just started, was stopped (not left training 5000 epochs on the worker)
+    assert run_state(flow_run_id).is_final()
     unknown = httpx.post(f"{api}/api/synthgen/models/{uuid.uuid4()}/generate", headers=BEARER,
                          json={"num_rows": 5}, timeout=60)
     assert unknown.status_code == 404
