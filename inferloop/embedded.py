@@ -45,6 +45,7 @@ def prefect_env(settings: Settings) -> dict[str, str]:
         "INFERLOOP_PROJECT_DIR": str(PROJECT_DIR),
         "INFERLOOP_WORK_POOL": settings.work_pool,
         "INFERLOOP_PYTHON": sys.executable,
+        "INFERLOOP_RUN_TORCH_THREADS": str(torch_threads_per_run(settings)),  # runs that start cold (warm_launch)
     }
     if settings.warm_worker:  # flow runs and streams of the main environment fork from the zygote
         env["INFERLOOP_ZYGOTE_SOCKET"] = str(zygote_socket(settings))

@@ -29,11 +29,17 @@ import sys
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 SOCKET_ENV = "INFERLOOP_ZYGOTE_SOCKET"
+THREADS_ENV = "INFERLOOP_RUN_TORCH_THREADS"  # the platform's torch threads per run (a forked run gets it from the zygote)
 HEADER = struct.Struct("!I")  # length of the JSON request that follows
 
 
 def cold(args: list[str]) -> None:
-    """Replace this process with the plain interpreter running `args` (never returns)."""
+    """Replace this process with the plain interpreter running `args` (never returns).
+
+    Its torch threads are capped as a forked run's are: torch takes OMP_NUM_THREADS as its default."""
+    threads = os.environ.get(THREADS_ENV)
+    if threads and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = threads
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, *args])

@@ -39,8 +39,8 @@ def zygote(prefect_platform) -> psutil.Process:
     raise AssertionError(f"the zygote did not listen on {path}")
 
 
-def launch(zygote_path: str | None, *args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+def launch(zygote_path: str | None, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    env = dict(env or {**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
     env.pop("INFERLOOP_ZYGOTE_SOCKET", None)
     if zygote_path:
         env["INFERLOOP_ZYGOTE_SOCKET"] = zygote_path
@@ -106,6 +106,20 @@ def test_launcher_relays_exit_status_and_signals(prefect_platform, zygote):
     assert proc.returncode == -signal.SIGTERM
     gone, _ = psutil.wait_procs(children, timeout=30)
     assert gone
+
+
+def test_runs_get_the_torch_thread_cap_warm_and_cold(prefect_platform, zygote):
+    """A forked run gets the zygote's cap; a run that starts cold (no zygote) gets it through OMP_NUM_THREADS."""
+    from inferloop.zygote import torch_threads_per_run
+
+    warm = launch(socket_of(prefect_platform), "tests.print_torch_threads")
+    out, err = warm.communicate(timeout=120)
+    assert warm.returncode == 0 and int(out) == torch_threads_per_run(prefect_platform.settings), err
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    cold = launch("/nonexistent/zygote.sock", "tests.print_torch_threads",
+                  env={**env, "PYTHONPATH": str(PROJECT_DIR), "INFERLOOP_RUN_TORCH_THREADS": "1"})
+    out, err = cold.communicate(timeout=120)
+    assert cold.returncode == 0 and int(out) == 1, err
 
 
 def test_stream_forks_from_the_zygote(api, zygote):
