@@ -15,7 +15,10 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import ArtifactSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
+from sqlalchemy import update
+from starlette.concurrency import run_in_threadpool
 
+from inferloop import db
 from inferloop.errors import InferloopError
 from inferloop.settings import get_settings
 from inferloop.wakeable_worker import wake_worker
@@ -75,10 +78,19 @@ async def wait(flow_run_id: str | UUID, timeout: float, poll: float = 0.5) -> Fl
         while True:
             fr = await client.read_flow_run(UUID(str(flow_run_id)))
             if fr.state and fr.state.is_final():
+                await run_in_threadpool(note_final, str(flow_run_id), public_status(fr))
                 return fr
             if time.monotonic() >= end:
                 return fr
             await asyncio.sleep(min(poll, max(0.05, end - time.monotonic())))
+
+
+def note_final(flow_run_id: str, status: str) -> None:
+    """A waiting request saw the run end: its job stops counting as running (tier concurrency) at once, before
+    the watcher's pass, which still records usage and sends the webhooks."""
+    with db.session_scope() as s:
+        s.execute(update(db.Job).where(db.Job.flow_run_id == flow_run_id, db.Job.final_status.is_(None))
+                  .values(final_status=status))
 
 
 async def progress(flow_run_id: str | UUID) -> float | None:

@@ -38,21 +38,38 @@ ETL_CODES = {**{c: "VALIDATION_ERROR" for c in _BAD_INPUT}, "UNAUTHORIZED": "AUT
              "RATE_LIMITED": "RATE_LIMIT_EXCEEDED", "GENERATION_FAILED": "INTERNAL_ERROR"}
 
 
+def _code(table: dict[str, str], err: InferloopError) -> str:
+    """The document's name for the error's code; a server-side failure (5xx) is never reported as bad input."""
+    if err.status >= 500 and err.code in _BAD_INPUT:
+        return "INTERNAL_ERROR"
+    return table.get(err.code, err.code)
+
+
+def context_code(err: InferloopError) -> str:
+    """context-api.md's code (job details and webhooks under /api/v1 too)."""
+    return _code(CONTEXT_CODES, err)
+
+
 def _tabular(err: InferloopError, rid: str) -> dict:
     return {"error": {**err.to_dict(), "request_id": rid}}
 
 
-def _image(err: InferloopError, rid: str) -> dict:
+def image_error(err: InferloopError) -> dict:
+    """image-api.md's error object {code, message, details} (REST envelope and WebSocket error messages)."""
     extra = dict(err.extra)
     details = extra.pop("details", None)
-    if details is None:
-        details = {"parameter": err.field} if err.field else {}
-    return {"error": {"code": IMAGE_CODES.get(err.code, err.code), "message": err.message, "details": details,
-                      **extra, "request_id": rid}}
+    if details is None:  # a platform error (e.g. a tier limit): its fields are the details
+        details = {**({"parameter": err.field} if err.field else {}), **extra}
+        extra = {}
+    return {"code": _code(IMAGE_CODES, err), "message": err.message, "details": details, **extra}
+
+
+def _image(err: InferloopError, rid: str) -> dict:
+    return {"error": {**image_error(err), "request_id": rid}}
 
 
 def _context(err: InferloopError, rid: str) -> dict:
-    body = {"detail": err.message, "error_code": CONTEXT_CODES.get(err.code, err.code), "status_code": err.status}
+    body = {"detail": err.message, "error_code": context_code(err), "status_code": err.status}
     if err.field:
         body["field"] = err.field
     return {**body, **err.extra, "request_id": rid}
@@ -63,7 +80,7 @@ def _etl(err: InferloopError, rid: str) -> dict:
     details = extra.pop("details", None)
     if details is None:
         details = [{"field": err.field, "error": err.message}] if err.field else []
-    return {"error": {"code": ETL_CODES.get(err.code, err.code), "message": err.message, "details": details,
+    return {"error": {"code": _code(ETL_CODES, err), "message": err.message, "details": details,
                       **extra, "request_id": rid}}
 
 

@@ -19,11 +19,12 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, job_kinds
+from api.errors import image_error
 from api.jobs import failure_error, forget_job, get_job, link_run, read_manifest
 from inferloop import db, storage
 from inferloop.auth import Principal
 from inferloop.errors import InferloopError
-from inferloop.ratelimit import RateState, limiter_for, rate_headers
+from inferloop.ratelimit import RateState, check_generation, limiter_for, rate_headers
 from inferloop.settings import Settings
 from tasks.image.area import owner_root, sidecar_uri, to_virtual
 
@@ -42,9 +43,12 @@ def new_job_id(prefix: str) -> str:
 def check_rate(request: Request | None, principal: Principal, settings: Settings, category: str) -> RateState | None:
     """Count one request of `category` (generation, validation, export) for the caller; 429 over the limit.
 
-    The enterprise tier is unlimited, as everywhere on the platform. The X-RateLimit-* headers of the response
-    then describe this category's window.
+    Every such request starts a job, so the tier's limits of every job on the platform come first (concurrent
+    jobs, compute hours this month: inferloop.ratelimit.check_generation), then image-api.md's per-minute
+    limit. The enterprise tier is unlimited, as everywhere on the platform. The X-RateLimit-* headers of the
+    response then describe this category's window.
     """
+    check_generation(principal, settings, 0)
     if principal.tier == "enterprise":
         return None
     item = limits.parse(getattr(settings, f"image_rate_{category}"))
@@ -236,7 +240,7 @@ def _event_data(job: db.Job, fr: FlowRun, status: str, base: str) -> dict:
         data["images"] = [image_view(i, base) for i in manifest.get("images", [])]
     elif status in ("failed", "cancelled"):
         err = failure_error(job.flow_run_id, fr)
-        data["error"] = {"code": "CANCELLED" if status == "cancelled" else err.code,
+        data["error"] = {"code": "CANCELLED" if status == "cancelled" else image_error(err)["code"],
                          "message": (fr.state.message or "cancelled") if status == "cancelled" else err.message}
     return data
 

@@ -43,11 +43,9 @@ FINAL_EVENTS = ("prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefec
 
 
 def _error(err: InferloopError, job_id: str | None = None) -> dict:
-    from api.errors import IMAGE_CODES
+    from api.errors import image_error
 
-    details = err.extra.get("details") or ({"parameter": err.field} if err.field else {})
-    out = {"type": "error", "error": {"code": IMAGE_CODES.get(err.code, err.code), "message": err.message,
-                                      "details": details}}
+    out = {"type": "error", "error": image_error(err)}
     return {**out, "job_id": job_id} if job_id else out
 
 

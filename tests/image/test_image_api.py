@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from websockets.sync.client import connect
 from inferloop import db, storage
 from tests.image.helpers import H, SMALL, get, job_row, post, wait_job, ws_messages, ws_url
 from tests.image.images import astronaut, gradient, png, text_with_pii
+from tests.receiver import Receiver
 from tests.support import OTHER_KEY
 
 PROMPT = "a lighthouse on a cliff at dusk"
@@ -145,6 +147,33 @@ def test_cancel_stops_denoising_within_one_step(api):
     assert final["cancelled_after_step"]["step"] == record["stopped_after_step"]
     steps_seen = [m["step"] for m in tail if m["type"] == "progress"]
     assert not steps_seen or max(steps_seen) <= record["stopped_after_step"] + 1
+
+
+def test_websocket_cancel_and_the_cancelled_webhook(api):
+    """Cancel through the WebSocket itself; the account's job.cancelled webhook is delivered for the image job."""
+    r = httpx.post(f"{api}/api/tabular/admin/keys", headers=H,
+                   json={"account": f"img-hook-{uuid.uuid4().hex[:8]}", "tier": "business"})
+    assert r.status_code == 201, r.text
+    key = r.json()["api_key"]
+    with Receiver() as hook:
+        wh = httpx.post(f"{api}/api/tabular/webhooks", json={"url": f"{hook.url}/h", "events": ["job.cancelled"],
+                                                             "secret": "image-hook-secret"}, headers={"X-API-Key": key})
+        assert wh.status_code == 201, wh.text
+        with connect(ws_url(api, key)) as ws:
+            ws.send(json.dumps({"type": "generate", "prompt": "a long job", "width": 64, "height": 64,
+                                "num_inference_steps": 150, "seed": 3}))
+            job_id = ws_messages(ws, {"queued"})[-1]["job_id"]
+            ws_messages(ws, {"progress"})                      # denoising has started
+            ws.send(json.dumps({"type": "cancel", "job_id": job_id}))
+            tail = ws_messages(ws, {"cancelled", "result", "error"})
+        assert {"type": "cancelling", "job_id": job_id} in tail and tail[-1]["type"] == "cancelled", tail
+        end = time.monotonic() + 60
+        while not hook.requests:
+            assert time.monotonic() < end, "no job.cancelled delivery"
+            time.sleep(0.2)
+    delivery = hook.requests[0].json
+    assert delivery["event"] == "job.cancelled" and delivery["data"]["job_id"] == job_id
+    assert delivery["data"]["kind"] == "image_generate" and delivery["data"]["error"]["code"] == "CANCELLED"
 
 
 # --- profiles, batch toward a profile, validation, export ---------------------------------------------------

@@ -105,6 +105,28 @@ def test_tier_limits_on_image_size(api_no_prefect, nothing_stored):
     assert "starter tier" in err["message"]
 
 
+def test_tier_concurrent_job_limit_applies_to_image_jobs(api_no_prefect, nothing_stored):
+    """The starter tier runs one job at a time on the whole platform: with one running, image requests that
+    would start a job answer 429 in image-api.md's envelope before any run starts."""
+    body = httpx.post(f"{api_no_prefect}/api/tabular/admin/keys", headers={"X-API-Key": API_KEY},
+                      json={"account": f"img-busy-{uuid.uuid4().hex[:8]}", "tier": "starter"}).json()
+    me = {"X-API-Key": body["api_key"]}
+    running = db.new_id("busy")
+    with db.session_scope() as s:  # a job of this account whose flow run has not ended
+        s.add(db.Job(id=running, kind="generate", owner=body["account_id"], options={},
+                     flow_run_id=str(uuid.uuid4())))
+    try:
+        for r in (httpx.post(f"{api_no_prefect}/api/v1/generate", json=GOOD, headers=me),
+                  httpx.post(f"{api_no_prefect}/api/v1/validate/quality",
+                             files={"file": ("a.png", png(gradient()), "image/png")}, headers=me),
+                  httpx.post(f"{api_no_prefect}/api/v1/export/jsonl", json={"dataset_dir": "x", "output_file": "x.jsonl"}, headers=me)):
+            err = envelope(r, 429, "RATE_LIMITED")
+            assert "Concurrent job limit" in err["message"] and err["details"] == {"limit": 1, "running": 1}, err
+    finally:
+        with db.session_scope() as s:
+            s.delete(s.get(db.Job, running))
+
+
 @pytest.mark.parametrize("name, content", [
     ("broken.png", png(gradient())[:200]),                    # a truncated PNG
     ("notes.png", b"this is not an image at all"),            # not an image
