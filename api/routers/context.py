@@ -179,7 +179,9 @@ async def generate_sample(body: SampleRequest, principal: CurrentPrincipal, _: C
     seed = _check_seed(body.seed)
     analysis = await run_in_threadpool(_analyze, body.context, body.domain_hint, settings)
     spec, warnings = select_schemas(analysis["spec"], body.schemas)
-    check_capacity(spec, sample_counts(spec, sample_size))
+    counts = sample_counts(spec, sample_size)
+    check_capacity(spec, counts)
+    await run_in_threadpool(check_generation, principal, settings, sum(counts.values()))  # 429: the tier's limits
     job_id = str(uuid.uuid4())
     options = {"spec": spec, "seed": seed, "context_excerpt": _excerpt(body.context), "analyzer": analysis["analyzer"],
                "request": {"sample_size": sample_size, "schemas": body.schemas}, "warnings": warnings,
@@ -230,6 +232,7 @@ async def feedback(body: FeedbackRequest, principal: CurrentPrincipal, _: Contex
             raise InferloopError("CONFLICT", f"job '{job.id}' is {status}; give feedback once its run has ended",
                                  status=409, extra={"job_status": status})
     spec, changes = apply_feedback(opts["spec"], body.schema_feedback)
+    _check_export_request(body.export_format, body.export_options)  # checked even when no corpus starts
     if body.start_corpus and not body.approved:
         raise InferloopError("INVALID_REQUEST", "start_corpus needs approved: true (approve the sample, with "
                              "the changes in schema_feedback if any)", "approved")
@@ -239,7 +242,6 @@ async def feedback(body: FeedbackRequest, principal: CurrentPrincipal, _: Contex
              "summary": summary(changes)}
     if body.start_corpus:
         corpus_size = body.corpus_size or request.get("corpus_size")
-        _check_export_request(body.export_format, body.export_options)
         plan = _check_corpus(spec, corpus_size, body.batch_size, principal, settings)
         await run_in_threadpool(check_generation, principal, settings, corpus_size)
         request.update(corpus_size=corpus_size, batch_size=body.batch_size, export_format=body.export_format,
@@ -261,7 +263,9 @@ async def feedback(body: FeedbackRequest, principal: CurrentPrincipal, _: Contex
         seed = new_seed()  # not approved and nothing said: a fresh sample
         entry["summary"].append(f"new seed {seed}: a different sample")
     sample_size = _check_sample_size(body.sample_size or request.get("sample_size"), settings)
-    check_capacity(spec, sample_counts(spec, sample_size))
+    counts = sample_counts(spec, sample_size)
+    check_capacity(spec, counts)
+    await run_in_threadpool(check_generation, principal, settings, sum(counts.values()))
     request["sample_size"] = sample_size
     await run_in_threadpool(cj.update_options, job.id, spec=spec, seed=seed, request=request,
                             feedback=[*opts.get("feedback", []), entry])

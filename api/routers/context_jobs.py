@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, job_kinds
 from api.deps import CurrentPrincipal, SettingsDep
+from api.errors import context_code
 from api.jobs import failure_error, get_job
 from api.routers.context_limits import ContextClient
 from inferloop import db, storage, webhooks
@@ -184,7 +185,7 @@ def event_data(job: db.Job, fr: FlowRun, status: str, base_url: str) -> dict[str
         data["export_url"] = f"{base_url}/api/v1/jobs/{job.id}/export"
     else:
         err = failure_error(job.flow_run_id, fr)
-        data["error"] = {"code": "CANCELLED" if status == "cancelled" else err.code,
+        data["error"] = {"code": "CANCELLED" if status == "cancelled" else context_code(err),
                          "message": (fr.state.message or "cancelled") if status == "cancelled" else err.message}
     return data
 
@@ -249,8 +250,8 @@ async def ensure_export(job: db.Job, fmt: str, options: dict, wanted: list[str],
     schemas = _schemas(result, wanted)
     key = export_key(fmt, opts)
     have = exports_of(job, result).get(key)
-    if have and have.get("options", {}) == opts and (not schemas or set(schemas) <= set(have["files"])):
-        return have
+    if have and have.get("options", {}) == opts and set(schemas or result["data"]) <= set(have["files"]):
+        return have  # an earlier export holds every schema asked for (a partial one never stands in for all)
     fr = await dispatch.submit("context_export", {"spec": result["spec"], "data": result["data"], "export_format": fmt,
                                                   "options": opts, "schemas": schemas},
                                tags=["api", "context", f"job:{job.id}", "export"])

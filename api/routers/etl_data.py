@@ -163,8 +163,9 @@ def understand(text: str, s: Schemas, *, allow_target: bool, field: str, default
                                  "dialect": s.dialect(default_source)})
         sql = sqlguard.checked_select(proposal.get("sql", ""), s.dialect(default_source), s.schema(default_source),
                                       default_source.id, field=field)
+        cron = proposal.get("schedule")
         plan = nl.Plan(source=default_source, target_table=proposal.get("target_table"),
-                       cron=proposal.get("schedule"), load_mode=proposal.get("load_mode"))
+                       cron=nl.check_cron(cron, field) if cron else None, load_mode=proposal.get("load_mode"))
         plan.understood.append("proposed by the NL plug-in")
         return nl.Understood(sql, plan, default_source, None, proposal.get("explanation") or "")
 

@@ -8,7 +8,7 @@ Prefect UI shows it like any other deployment and a worker runs it without impor
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -179,7 +179,6 @@ def schedule_view(s) -> dict:
 
 
 def next_runs(cron: str, n: int = 3) -> list[str]:
-    from cronsim import CronSim
+    from tasks.etl import nl
 
-    it = CronSim(cron, datetime.now(timezone.utc).replace(second=0, microsecond=0))
-    return [next(it).strftime("%Y-%m-%dT%H:%M:%SZ") for _ in range(n)]
+    return [d.strftime("%Y-%m-%dT%H:%M:%SZ") for d in nl.next_fire_times(cron, n)]

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, job_kinds
 from api.deps import CurrentOwner
+from api.errors import context_code
 from api.jobs import FINAL_STATUSES, forget_job, get_job, list_jobs, mark_cancel_requested, stop_run
 from inferloop import db, storage
 from inferloop.errors import InferloopError
@@ -107,7 +108,7 @@ async def job_detail(job_id: str, owner: CurrentOwner):
         from api.jobs import failure_error
 
         err = await run_in_threadpool(failure_error, job.flow_run_id, fr)
-        body["errors"].append({"code": err.code, "message": err.message})
+        body["errors"].append({"code": context_code(err), "message": err.message})
     view = job_kinds.get(job.kind).view
     if view is not None:
         extra = await view(job, fr, status)

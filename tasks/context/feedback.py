@@ -2,8 +2,10 @@
 
 `apply_feedback(spec, schema_feedback)` returns the new spec and the changes, per schema:
 `kept` (fields left as they were), `removed`, `added`, `retyped` ({field: {from, to}}), `adjusted`
-({field: {parameter: {from, to}}}: ranges, choices, required, ...), `rules_dropped` (rules whose fields went)
-and, for a rejected schema, `schema_removed`. The next sample or corpus is generated from the new spec
+({field: {parameter: {from, to}}}: ranges, choices, required, ...), `rules_dropped` (rules whose fields went),
+`not_present` (fields asked to be removed that the schema does not have: nothing to remove),
+`already_present` (fields asked to be added that the schema has: their given type and parameters are applied
+to the existing field, as an adjustment) and, for a rejected schema, `schema_removed`. The next sample or corpus is generated from the new spec
 with the same seed, so unchanged fields keep their values and the changes are what differs.
 """
 
@@ -50,7 +52,8 @@ def apply_feedback(spec: dict, items: Any) -> tuple[dict, list[dict[str, Any]]]:
             raise invalid(f"{where}.feedback_type must be one of {', '.join(FEEDBACK_TYPES)}", f"{where}.feedback_type")
         before = {f["name"]: copy.deepcopy(f) for f in s["fields"]}
         change: dict[str, Any] = {"schema": name, "feedback_type": kind, "kept": [], "removed": [], "added": [],
-                                  "retyped": {}, "adjusted": {}, "rules_dropped": []}
+                                  "retyped": {}, "adjusted": {}, "rules_dropped": [], "not_present": [],
+                                  "already_present": []}
         if kind == "reject":
             rejected.append(name)
             change["schema_removed"] = True
@@ -66,7 +69,7 @@ def apply_feedback(spec: dict, items: Any) -> tuple[dict, list[dict[str, Any]]]:
             for fname, adj in adjustments.items():
                 _adjust(spec, s, fname, adj, f"{where}.field_adjustments.{fname}", change)
             for j, raw in enumerate(item.get("add_fields") or []):
-                _add(s, raw, f"{where}.add_fields[{j}]", change)
+                _add(spec, s, raw, f"{where}.add_fields[{j}]", change)
         after = {f["name"] for f in s["fields"]}
         change["kept"] = [n for n in before if n in after and n not in change["retyped"] and n not in change["adjusted"]]
         changes.append(change)
@@ -79,9 +82,12 @@ def apply_feedback(spec: dict, items: Any) -> tuple[dict, list[dict[str, Any]]]:
 
 
 def _remove(spec: dict, s: dict, fname: Any, where: str, change: dict) -> None:
+    if not isinstance(fname, str):
+        raise invalid(f"{where} must be a field name", where)
     f = field_of(s, fname)
-    if f is None:
-        raise invalid(f"{where}: '{s['name']}' has no field {fname!r}", where)
+    if f is None:  # the schema already lacks it: what was asked holds (said in the changes)
+        change["not_present"].append(fname)
+        return
     if f.get("primary_key") or f.get("references"):
         raise invalid(f"{where}: '{fname}' is a key of '{s['name']}'; keys follow the schemas and relationships",
                       where)
@@ -166,11 +172,15 @@ def _adjust(spec: dict, s: dict, fname: str, adj: Any, where: str, change: dict)
             c.get("schema") == s["name"] and c.get("field") == fname and c["type"] in ("range", "positive"))]
 
 
-def _add(s: dict, raw: Any, where: str, change: dict) -> None:
+def _add(spec: dict, s: dict, raw: Any, where: str, change: dict) -> None:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise invalid(f"{where} must be an object with a name (and a type)", where)
-    if field_of(s, raw["name"]) is not None:
-        raise invalid(f"{where}: '{s['name']}' already has a field '{raw['name']}'", f"{where}.name")
+    if field_of(s, raw["name"]) is not None:  # it is there: what the entry gives is applied to it
+        change["already_present"].append(raw["name"])
+        given = {k: v for k, v in raw.items() if k != "name"}
+        if given:
+            _adjust(spec, s, raw["name"], given, where, change)
+        return
     base = infer_field(raw["name"])
     if raw["name"] != base["name"]:
         base["name"] = raw["name"]
@@ -215,6 +225,9 @@ def summary(changes: list[dict[str, Any]]) -> list[str]:
         for f, params in c["adjusted"].items():
             out += [f"{s}.{f}: {p} {v['from']} -> {v['to']}" for p, v in params.items()]
         out += [f"{s}: rule on {r} dropped (its field was removed)" for r in c["rules_dropped"]]
+        out += [f"{s}.{f}: not present, nothing removed" for f in c.get("not_present", [])]
+        out += [f"{s}.{f}: already present, kept" for f in c.get("already_present", [])
+                if f not in c["retyped"] and f not in c["adjusted"]]
         if not any(c[k] for k in ("removed", "added", "retyped", "adjusted")):
             out.append(f"{s}: kept as it was ({c['feedback_type']})")
     return out

@@ -28,6 +28,7 @@ import importlib
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import sqlglot.expressions as exp
@@ -41,8 +42,8 @@ FILLER = {
     "move", "sync", "synchronize", "replicate", "extract", "transfer", "export", "import", "ingest", "send",
     "push", "write", "put", "and", "then", "it", "them", "its", "their", "our", "my", "what", "which", "are",
     "is", "was", "were", "be", "for", "in", "on", "at", "database", "db", "entries", "entry", "information",
-    "info", "details", "everything", "new", "latest", "current", "purchase", "purchases", "pipeline", "job",
-    "also", "each", "every", "how", "many", "much", "do", "we", "have", "with", "from", "to", "into", "by",
+    "info", "details", "everything", "purchase", "purchases", "pipeline", "job",
+    "also", "each", "every", "do", "we", "have", "with", "from", "to", "into", "by",
     "that", "this", "those", "these", "there", "here", "some", "so", "just", "only", "please", "i", "want",
     "need", "should", "would", "like", "can", "you", "set", "up", "create", "build", "make", "run", "runs",
     "server", "instance", "warehouse", "store", "stored", "sheet", "file", "files", "folder", "bucket",
@@ -150,8 +151,17 @@ def _hour(tok: str, part: str | None) -> tuple[int, int] | None:
     return h, minute
 
 
+def next_fire_times(cron: str, n: int = 3) -> list[datetime]:
+    """The next `n` times (UTC) `cron` fires at (cronsim: standard cron semantics, as Prefect's scheduler).
+    Raises on an expression that never fires (`0 0 31 2 *`)."""
+    from cronsim import CronSim
+
+    it = CronSim(cron, datetime.now(timezone.utc).replace(second=0, microsecond=0))
+    return [next(it) for _ in range(n)]
+
+
 def check_cron(cron: str, field: str = "schedule") -> str:
-    """A 5-field cron expression Prefect accepts, or 400."""
+    """A 5-field cron expression Prefect accepts and that fires at some time (not `0 0 31 2 *`), or 400."""
     from prefect.client.schemas.schedules import CronSchedule
 
     if not isinstance(cron, str) or len(cron.split()) != 5:
@@ -161,6 +171,10 @@ def check_cron(cron: str, field: str = "schedule") -> str:
         CronSchedule(cron=cron, timezone="UTC")
     except Exception:
         raise invalid(f"invalid cron expression {cron!r}", field)
+    try:
+        next_fire_times(cron, 1)
+    except Exception as exc:
+        raise invalid(f"cron expression {cron!r} never fires ({exc})", field)
     return cron
 
 
@@ -705,11 +719,14 @@ class Parser:
         """An aggregate (its index in plan.aggregates) such as 'total amount', 'count of orders'."""
         start = self.i
         self.skip("the")
-        word = self.peek()
-        if word not in AGGS:
-            return None
-        self.i += 1
-        fn = AGGS[word]
+        if self.accept("how", "many"):  # 'how many orders ...': a count
+            fn = "count"
+        else:
+            word = self.peek()
+            if word not in AGGS:
+                return None
+            self.i += 1
+            fn = AGGS[word]
         self.skip("of", "the", "purchase", "order", "sales")
         if fn == "count":
             t = self.table()

@@ -120,6 +120,13 @@ def test_sample_export_formats(api, sample):
     assert next(ws.iter_rows(values_only=True))[:2] == ("id", "customer_id")
     js = get(api, f"/jobs/{job_id}/download/customers", format="json")
     assert js.status_code == 200 and len(js.json()) == 6 and "email" in js.json()[0]
+    # an export of some schemas never stands in for all of them
+    part = post(api, f"/jobs/{job_id}/export", {"format": "csv", "schemas": ["orders"]})
+    assert part.status_code == 200 and set(part.json()["files"]) == {"orders"}, part.text
+    csv = get(api, f"/jobs/{job_id}/download/customers", format="csv")
+    assert csv.status_code == 200 and csv.text.startswith("id,"), csv.text
+    whole = post(api, f"/jobs/{job_id}/export", {"format": "csv"})
+    assert set(whole.json()["files"]) == {"customers", "orders", "order_items"}, whole.text
 
 
 def test_corpus_in_batches_with_progress_children_webhook_and_export(api):

@@ -69,5 +69,5 @@ def test_client_and_cli_round_trip(api, cli_env):
     r = run("context", "download", s["job_id"], "_all", "--format", "sql", "--sql-dialect", "sqlite", "-o",
             "shop.sql", *cli_env_url)
     assert (cli_env / "shop.sql").read_text().startswith("PRAGMA foreign_keys = ON;")
-    run("context", "feedback", s["job_id"], "--remove", "customers.nope", *cli_env_url, code=1)
+    run("context", "feedback", s["job_id"], "--remove", "customers.id", *cli_env_url, code=1)  # a key: 400
     run("context", "status", "no-such-job", *cli_env_url, code=4)

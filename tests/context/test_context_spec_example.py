@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,42 @@ def test_python_client_example(api, keyed_requests):
     assert namespace["status"]["status"] == "completed"
     paths = namespace["export_info"]["export_paths"]
     assert set(paths) == set(namespace["samples"]["samples"]) and out.getvalue().rstrip().endswith(f"Files: {paths}")
+
+
+def request_body(doc: str, endpoint: str) -> dict:
+    """The JSON request body the document shows under `endpoint` (its `//` comments dropped)."""
+    lines = doc.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() == endpoint)
+    first = next(i for i in range(at, len(lines)) if lines[i].rstrip() == "{")
+    last = next(i for i in range(first, len(lines)) if lines[i].rstrip() == "}")
+    return json.loads("\n".join(re.sub(r"\s*//.*$", "", line) for line in lines[first:last + 1]))
+
+
+def test_documented_sample_then_feedback_starting_the_corpus(api, keyed_requests):
+    """The document's sample request, then its feedback request as written (add `phone`, which the legal
+    firm's clients already have; remove `fax`, which they do not): the feedback is applied, the changes say
+    so, and the corpus runs with the clients as the feedback left them."""
+    doc = spec_or_skip(CONTEXT_SPEC)
+    r = requests.post(f"{api}/api/v1/generate/sample", json=request_body(doc, "POST /api/v1/generate/sample"),
+                      timeout=300)
+    assert r.status_code == 200, r.text
+    sample = r.json()
+    assert set(sample["samples"]) >= {"clients", "cases", "documents"}
+    feedback = {**request_body(doc, "POST /api/v1/generate/feedback"), "job_id": sample["job_id"]}
+    r = requests.post(f"{api}/api/v1/generate/feedback", json=feedback, timeout=120)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["status"] == "in_progress" and body["message"] == "Feedback applied, corpus generation started"
+    clients = next(c for c in body["changes"] if c["schema"] == "clients")
+    assert clients["not_present"] == ["fax"] and clients["already_present"] == ["phone"]
+    assert "clients.fax: not present, nothing removed" in body["summary"]
+    deadline = time.monotonic() + 300
+    while (status := requests.get(f"{api}/api/v1/jobs/{sample['job_id']}/status", timeout=30).json())["status"] \
+            not in ("completed", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+    assert status["status"] == "completed", status
+    job = requests.get(f"{api}/api/v1/jobs/{sample['job_id']}", timeout=30).json()
+    assert sum(job["result"]["records"].values()) >= feedback["corpus_size"], job["result"]
+    fields = {f["name"]: f for f in next(s for s in job["schemas"] if s["name"] == "clients")["fields"]}
+    assert fields["phone"]["type"] == "PHONE" and fields["email"]["required"] is True and "fax" not in fields

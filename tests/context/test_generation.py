@@ -123,7 +123,6 @@ def test_feedback_is_checked():
     spec = spec_of(SHOP)
     cases = [
         ([{"schema_name": "nope"}], "schema_feedback[0].schema_name"),
-        ([{"schema_name": "orders", "remove_fields": ["nope"]}], "schema_feedback[0].remove_fields[0]"),
         ([{"schema_name": "orders", "remove_fields": ["id"]}], "schema_feedback[0].remove_fields[0]"),
         ([{"schema_name": "orders", "field_adjustments": {"status": {"colour": 1}}}],
          "schema_feedback[0].field_adjustments.status.colour"),
@@ -131,7 +130,8 @@ def test_feedback_is_checked():
          "schema_feedback[0].field_adjustments.total_amount"),
         ([{"schema_name": "order_items", "field_adjustments": {"quantity": {"min": 9, "max": 2}}}],
          "schema_feedback[0].field_adjustments.quantity.min"),
-        ([{"schema_name": "orders", "add_fields": [{"name": "status"}]}], "schema_feedback[0].add_fields[0].name"),
+        ([{"schema_name": "orders", "add_fields": [{"name": "status", "type": "NOPE"}]}],
+         "schema_feedback[0].add_fields[0].type"),
         ([{"schema_name": "customers", "feedback_type": "reject"}], "schema_feedback"),
         ([{"schema_name": "orders", "feedback_type": "maybe"}], "schema_feedback[0].feedback_type"),
     ]
@@ -139,6 +139,19 @@ def test_feedback_is_checked():
         with pytest.raises(InferloopError) as e:
             apply_feedback(spec, items)
         assert e.value.code == "INVALID_REQUEST" and e.value.field == field, (items, e.value)
+
+
+def test_feedback_on_absent_or_present_fields_is_reported_not_refused():
+    """Removing a field the schema lacks removes nothing; adding one it has keeps it and applies what is given."""
+    spec = spec_of(SHOP)
+    new, changes = apply_feedback(spec, [{"schema_name": "orders", "remove_fields": ["fax"],
+                                          "add_fields": [{"name": "status", "required": False}]}])
+    assert changes[0]["not_present"] == ["fax"] and changes[0]["already_present"] == ["status"]
+    assert not changes[0]["removed"] and not changes[0]["added"]
+    orders = next(s for s in new["schemas"] if s["name"] == "orders")
+    assert next(f for f in orders["fields"] if f["name"] == "status")["required"] is False
+    assert [f["name"] for f in orders["fields"]] == [f["name"] for f in next(
+        s for s in spec["schemas"] if s["name"] == "orders")["fields"]]
 
 
 def test_feedback_removal_drops_dependent_rules_and_reject_removes_schema():

@@ -128,8 +128,9 @@ def test_colon_paths_route_to_their_endpoints(client, user):
     envelope(client.post(f"{V1}/pipelines/{missing}:deploy", json={"schedule": "0 2 * * *"}, headers=user), 404,
              "RESOURCE_NOT_FOUND")
     # a bad cron is refused before the pipeline is even looked up: nothing is deployed
-    envelope(client.post(f"{V1}/pipelines/{missing}:deploy", json={"schedule": "0 25 * * *"}, headers=user), 400,
-             "VALIDATION_ERROR", "schedule")
+    for cron in ("0 25 * * *", "0 0 31 2 *"):  # hour 25; 31 February never comes
+        envelope(client.post(f"{V1}/pipelines/{missing}:deploy", json={"schedule": cron}, headers=user), 400,
+                 "VALIDATION_ERROR", "schedule")
     envelope(client.post(f"{V1}/pipelines/{missing}:pause", headers=user), 404, "RESOURCE_NOT_FOUND")
     envelope(client.get(f"{V1}/pipelines/{missing}", headers=user), 404, "RESOURCE_NOT_FOUND")
     assert client.post(f"{V1}/pipelines/{missing}:explode", headers=user).status_code in (404, 405)

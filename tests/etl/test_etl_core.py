@@ -91,6 +91,15 @@ def test_unknown_words_are_named_never_guessed():
     assert {"field": "description", "error": "not understood: frobnicate"} in e.value.extra["details"]
 
 
+def test_how_many_is_a_count_and_recency_words_are_not_skipped():
+    sql = parse("how many orders where status is 'shipped'", allow_target=False).sql.replace("\n", " ")
+    assert "COUNT(*)" in sql and "\"status\" = 'shipped'" in sql
+    for word in ("latest", "new", "current"):  # they mean something the parser cannot do: said, never dropped
+        with pytest.raises(InferloopError) as e:
+            parse(f"load {word} orders from postgres to mariadb")
+        assert f"'{word}'" in e.value.message
+
+
 @pytest.mark.parametrize("text, match", [
     ("Load sales data from PostgreSQL to ClickHouse daily", "ClickHouse is not a connector type"),
     ("load orders from sqlite to mariadb", "no sqlite connector is configured"),
