@@ -6,7 +6,9 @@ server, the worker and the flow runs all share one temporary INFERLOOP_HOME.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -26,6 +28,8 @@ def free_port() -> int:
 
 
 TEST_HOME = Path(tempfile.mkdtemp(prefix="inferloop-test-"))
+if not os.environ.get("INFERLOOP_KEEP_TEST_HOME"):  # removed at exit, after the session's platform has stopped
+    atexit.register(shutil.rmtree, TEST_HOME, ignore_errors=True)
 API_KEY = "test-key-1"
 OTHER_KEY = "test-key-2"
 os.environ.update({
