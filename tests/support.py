@@ -43,6 +43,10 @@ os.environ.update({
     # sync endpoints wait long here (a loaded 2-core test machine); the early 202 and the 504 are tested
     # with their own short limits
     "INFERLOOP_SYNC_TIMEOUT_SECONDS": "900",
+    # a Prefect API request that hangs is retried by Prefect's client after this many seconds (default 60): in
+    # full-suite runs on a slow machine a request to the embedded server now and then got no answer, and each
+    # such hang cost a minute (once a test's own 60 s HTTP timeout)
+    "PREFECT_API_REQUEST_TIMEOUT": "20",
 })
 # S3 is a moto server on loopback (started first by a session fixture); every process of the platform
 # (worker and flow runs included) finds it through AWS_ENDPOINT_URL
