@@ -7,11 +7,14 @@ from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from flows.cancel_guard import stop_if_cancelled_before_start
+
 
 class Progress:
     """Tracks a run's progress (0-100) in a Prefect progress artifact, throttled to ~2 updates/s."""
 
     def __init__(self, description: str):
+        stop_if_cancelled_before_start()  # each flow creates its Progress first: a run cancelled meanwhile stops
         self._id: UUID | None = None
         self._last = 0.0
         self._value = 0.0
