@@ -143,8 +143,9 @@ async def cancel(fr: FlowRun) -> str | None:
         return None
     if fr.state.type == StateType.CANCELLING:
         return fr.state.name
-    # a scheduled run has no process yet: nothing for a worker to stop, so it ends Cancelled at once (a worker
-    # picking it up meanwhile is refused by Prefect: a final state is not left)
+    # a scheduled run has no process yet: nothing for a worker to stop, so it ends Cancelled at once. A worker
+    # that took it meanwhile (our read is a moment old) still starts it, and Prefect accepts Cancelled -> Running:
+    # the flow then stops itself as it starts (flows/cancel_guard.py)
     new_state = (Cancelled(message="cancelled through the API") if fr.state.type == StateType.SCHEDULED
                  else Cancelling(message="cancelled through the API"))
     async with get_client() as client:
