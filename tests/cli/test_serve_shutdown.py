@@ -30,7 +30,7 @@ class Serve:
         env = {**os.environ, "INFERLOOP_HOME": str(home), "INFERLOOP_PREFECT_PORT": str(prefect_port),
                "INFERLOOP_AUTH_DISABLED": "true", "INFERLOOP_WORK_POOL": "shutdown-test",
                "PYTHONPATH": str(PROJECT_DIR)}
-        if not ydata:  # a venv that does not exist: serve starts no ydata pool or worker (~5 s less per start alone, more in the full suite)
+        if not ydata:  # a venv that does not exist: no ydata pool or worker (each start ~5 s quicker alone, more in CI)
             env["INFERLOOP_YDATA_VENV"] = str(home / "no-ydata-venv")
         home.mkdir(parents=True, exist_ok=True)
         self.log = open(home / "serve.out", "ab")
