@@ -185,7 +185,7 @@ class EmbeddedPlatform:
         """Restart a worker that died (its runs are reported Crashed by Prefect; new runs need a worker)."""
         while not self._stopping.wait(every):
             for name, proc in list(self.procs.items()):
-                if (name.startswith("worker") or name == "zygote") and proc.poll() is not None \
+                if name.startswith(("worker", "zygote")) and proc.poll() is not None \
                         and not self._stopping.is_set():
                     self.restarts[name] = self.restarts.get(name, 0) + 1
                     print(f"inferloop: {name} exited ({proc.returncode}); restarting it", file=sys.stderr)
@@ -206,6 +206,18 @@ class EmbeddedPlatform:
         pool = self.settings.ydata_work_pool
         env = ydata_env.process_env({**self.env(), "INFERLOOP_YDATA_WORK_POOL": pool,
                                      "INFERLOOP_YDATA_PYTHON": str(python)})
+        env.pop("INFERLOOP_ZYGOTE_SOCKET", None)  # the main environment's: never for this interpreter's runs
+        if self.settings.warm_worker:  # the pool's runs fork from a zygote of their own environment
+            env["INFERLOOP_ZYGOTE_SOCKET"] = str(zygote_socket(self.settings, "ydata"))
+            env[ydata_env.MAIN_ZYGOTE_ENV] = str(zygote_socket(self.settings))
+
+            def start_zygote() -> subprocess.Popen:
+                return self._spawn(ydata_env.ZYGOTE_NAME, [
+                    str(python), "-m", "inferloop.zygote", "--preload", "ydata",
+                    "--socket", env["INFERLOOP_ZYGOTE_SOCKET"]], env=env)
+
+            self.restarters[ydata_env.ZYGOTE_NAME] = start_zygote
+            start_zygote()
         self._prefect("work-pool", "create", pool, "--type", "process", "--base-job-template",
                       str(PROJECT_DIR / "deployments" / "process-base-job-template.json"), "--overwrite")
         r = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all", "--prefect-file",

@@ -20,11 +20,14 @@ VARIANT = "ydata"  # the ydata deployments are "<flow>/<prefix><flow>-ydata"
 FLOWS = ("generate", "train_model", "sample_model", "batch")  # deployed on the ydata work pool
 PREFECT_FILE = PROJECT_DIR / "deployments" / "ydata.prefect.yaml"
 WORKER_NAME = "worker-ydata"
+ZYGOTE_NAME = "zygote-ydata"  # its runs fork from it (inferloop/zygote.py --preload ydata)
 ENABLE_HINT = ("build its environment with `INFERLOOP_YDATA=1 scripts/setup.sh` (or `scripts/setup.sh "
                "--ydata`) and restart `inferloop-tabular serve`")
 # every process of the ydata pool: no usage pings from ydata-synthetic (it would otherwise call home on
 # every model it creates), quiet TensorFlow, and the checkout importable (the project is not installed there)
 PROCESS_ENV = {"YDATA_SYNTHETIC_NO_ANALYTICS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "TQDM_DISABLE": "1"}
+# in the ydata pool's processes: the main environment's zygote, where their quality score is computed
+MAIN_ZYGOTE_ENV = "INFERLOOP_MAIN_ZYGOTE_SOCKET"
 
 
 def _hash(*files: Path) -> str:

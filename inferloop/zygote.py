@@ -56,11 +56,20 @@ PRELOAD = (
 # diffusers' and transformers' pipeline classes, which `import diffusers` alone leaves unimported (~3 s)
 WARM_CALLS = ("rdt.transformers.pii.anonymization:get_faker_instance",
               "tasks.image.models:import_pipeline_classes")
+# the ydata environment's zygote (`--preload ydata`): its flow runs import Prefect's engine, the four flows it
+# deploys, TensorFlow and ydata-synthetic (~6 s on a 2-core machine, paid once here instead of per run). Its
+# quality score is computed by the main environment (tasks/validate.py), forked from the main zygote.
+YDATA_PRELOAD = (
+    "prefect", "prefect.engine", "prefect.flow_engine", "prefect.deployments.steps", "pandas", "numpy",
+    "tasks.model_store", "flows.generate", "flows.train_model", "flows.sample_model", "flows.batch",
+)
+YDATA_WARM_CALLS = ("tasks.synthesizers.ydata:warm_up",)
+PRELOADS = {"main": (PRELOAD, WARM_CALLS), "ydata": (YDATA_PRELOAD, YDATA_WARM_CALLS)}
 
 
-def zygote_socket(settings: Settings) -> Path:
-    """Where the zygote listens."""
-    return settings.socket_path("zygote.sock")
+def zygote_socket(settings: Settings, kind: str = "main") -> Path:
+    """Where the zygote of `kind` ("main", "ydata": the environment it imports) listens."""
+    return settings.socket_path("zygote.sock" if kind == "main" else f"zygote-{kind}.sock")
 
 
 def torch_threads_per_run(settings: Settings) -> int:
@@ -365,12 +374,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m inferloop.zygote", description=__doc__.splitlines()[0])
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on (created mode 0600)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch CPU threads per run (0: torch's own)")
+    parser.add_argument("--preload", choices=sorted(PRELOADS), default="main",
+                        help="what to import: the main environment's stack or the ydata environment's")
     args = parser.parse_args(argv)
     extra = [m.strip() for m in os.environ.get("INFERLOOP_WARM_PRELOAD", "").split(",") if m.strip()]
     import time
 
     started = time.monotonic()
-    failed = preload([*PRELOAD, *extra])
+    modules, calls = PRELOADS[args.preload]
+    failed = preload([*modules, *extra], calls)
     gc.collect()
     gc.freeze()  # imported objects stay out of the children's collections: fewer copied pages
     zygote = Zygote(args.socket)

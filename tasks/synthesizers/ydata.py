@@ -261,6 +261,12 @@ def model_class(name: str) -> type:
     return _CLASSES[name]
 
 
+def warm_up() -> None:
+    """Import TensorFlow and ydata-synthetic and define the model classes, running no TensorFlow op: the ydata
+    environment's zygote (inferloop/zygote.py) calls it once, and the runs it forks start with them."""
+    model_class("ctgan")
+
+
 def __getattr__(name: str) -> type:
     """Unpickling a saved model asks for its class before any was defined: define them then."""
     if name in _CLASS_NAMES:

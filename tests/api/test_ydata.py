@@ -264,3 +264,33 @@ def test_the_ydata_worker_is_supervised(prefect_platform):
     proc = prefect_platform.procs[ydata_env.WORKER_NAME]
     assert proc.poll() is None and proc.args[0] == str(YDATA_PYTHON)
     assert prefect_platform.restarts[ydata_env.WORKER_NAME] >= 1
+
+
+@needs_ydata
+def test_ydata_runs_fork_from_a_zygote_of_their_environment(prefect_platform):
+    """The ydata pool's runs start through the warm launcher from a zygote that imported TensorFlow and
+    ydata-synthetic once (the main zygote could not: another interpreter); it is supervised like the worker."""
+    from inferloop.zygote import zygote_socket
+
+    proc = prefect_platform.procs[ydata_env.ZYGOTE_NAME]
+    assert proc.args[0] == str(YDATA_PYTHON)
+    path = zygote_socket(prefect_platform.settings, "ydata")
+    end = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < end, "the ydata zygote does not listen"
+        time.sleep(0.2)
+    env = ydata_env.process_env({**os.environ, "INFERLOOP_ZYGOTE_SOCKET": str(path)})
+    launcher = subprocess.run([str(YDATA_PYTHON), "-I", "-S", str(PROJECT_DIR / "inferloop" / "warm_launch.py"),
+                               "-m", "tests.print_fork_origin"], env=env, cwd=str(PROJECT_DIR),
+                              capture_output=True, text=True, timeout=120)
+    assert launcher.returncode == 0, launcher.stderr
+    assert json.loads(launcher.stdout) == {"ppid": proc.pid, "tensorflow": True}
+    command = (PROJECT_DIR / "deployments" / "ydata.prefect.yaml").read_text()
+    assert "inferloop/warm_launch.py -m prefect.engine" in command
+
+    proc.kill()
+    end = time.monotonic() + 60
+    while prefect_platform.procs.get(ydata_env.ZYGOTE_NAME) in (proc, None):
+        assert time.monotonic() < end, "the ydata zygote was not restarted"
+        time.sleep(0.2)
+    assert prefect_platform.restarts[ydata_env.ZYGOTE_NAME] >= 1
