@@ -64,7 +64,7 @@ def test_async_generation_from_s3(api, s3_bucket):
 
 def test_progress_is_reported_per_epoch(api):
     up = upload(api, 100)
-    r = submit(api, up["data_url"], num_rows=20, parameters={"sdv_model": "tvae", "epochs": 1500, "batch_size": 50})
+    r = submit(api, up["data_url"], num_rows=20, parameters={"sdv_model": "tvae", "epochs": 500, "batch_size": 50})
     job_id = r.json()["job_id"]
     seen = set()
     end = time.monotonic() + 300
