@@ -84,7 +84,7 @@ class SamplerProcess:
         """Start the sampler and wait for its header event (the model loaded and sampled); returns both.
 
         `python` runs it (a ydata model: the ydata environment's interpreter, with `extra_env`). With the
-        `zygote` socket of the platform (main environment only), it forks from the zygote through the warm
+        socket of the platform's `zygote` of that environment, it forks from the zygote through the warm
         launcher instead of starting a fresh interpreter (no imports to wait for: the first record comes
         sooner); the launcher stands in for it (its pid, its signals, its exit)."""
         errors = tempfile.TemporaryFile()
@@ -93,7 +93,7 @@ class SamplerProcess:
         args = ["-m", "tasks.stream_sampler", model_uri, "--format", fmt, "--batch-rows", str(batch_rows)]
         if seed is not None:
             args += ["--seed", str(seed)]
-        if zygote is not None and python == sys.executable and zygote.exists():
+        if zygote is not None and zygote.exists():  # the zygote of `python`'s environment
             args = ["-I", "-S", str(WARM_LAUNCHER), *args]
             env["INFERLOOP_ZYGOTE_SOCKET"] = str(zygote)
         try:

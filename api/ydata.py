@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from prefect import get_client
 from prefect.client.schemas.objects import WorkPoolStatus
@@ -19,6 +20,7 @@ from prefect.exceptions import ObjectNotFound
 from inferloop import ydata_env
 from inferloop.errors import InferloopError
 from inferloop.settings import Settings
+from inferloop.zygote import zygote_socket
 
 READY_TTL = 15.0  # seconds a positive check is trusted
 _ready_at: dict[tuple[str, str], float] = {}
@@ -65,6 +67,14 @@ async def require(algorithm: str | None, settings: Settings, flow_name: str = "g
         status, why = problem
         raise InferloopError("ALGORITHM_ERROR", f"Algorithm 'ydata' is not enabled on this server: {why}. To "
                              f"enable it, {ydata_env.ENABLE_HINT}.", "algorithm", status=status)
+
+
+def sampler_zygote(algorithm: str | None, settings: Settings) -> Path | None:
+    """The platform's zygote of the environment that samples `algorithm` (inferloop/zygote.py), or None
+    without the warm worker."""
+    if not settings.warm_worker:
+        return None
+    return zygote_socket(settings, "ydata" if is_ydata(algorithm) else "main")
 
 
 def sampler_python(algorithm: str | None, settings: Settings) -> tuple[str, dict[str, str]]:

@@ -56,12 +56,13 @@ PRELOAD = (
 # diffusers' and transformers' pipeline classes, which `import diffusers` alone leaves unimported (~3 s)
 WARM_CALLS = ("rdt.transformers.pii.anonymization:get_faker_instance",
               "tasks.image.models:import_pipeline_classes")
-# the ydata environment's zygote (`--preload ydata`): its flow runs import Prefect's engine, the four flows it
-# deploys, TensorFlow and ydata-synthetic (~6 s on a 2-core machine, paid once here instead of per run). Its
+# the ydata environment's zygote (`--preload ydata`): its flow runs and streams import Prefect's engine, the
+# four flows it deploys, the stream sampler, TensorFlow and ydata-synthetic (~6 s on a 2-core machine, paid once here instead of per run). Its
 # quality score is computed by the main environment (tasks/validate.py), forked from the main zygote.
 YDATA_PRELOAD = (
     "prefect", "prefect.engine", "prefect.flow_engine", "prefect.deployments.steps", "pandas", "numpy",
-    "tasks.model_store", "flows.generate", "flows.train_model", "flows.sample_model", "flows.batch",
+    "tasks.model_store", "tasks.stream_sampler", "flows.generate", "flows.train_model", "flows.sample_model",
+    "flows.batch",
 )
 YDATA_WARM_CALLS = ("tasks.synthesizers.ydata:warm_up",)
 PRELOADS = {"main": (PRELOAD, WARM_CALLS), "ydata": (YDATA_PRELOAD, YDATA_WARM_CALLS)}

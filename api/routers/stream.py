@@ -23,7 +23,6 @@ from inferloop.ratelimit import ROWS, check_generation, hourly, limiter_for, win
 from inferloop.registry import require_ready, touch
 from inferloop.settings import Settings
 from inferloop.tiers import limits_for
-from inferloop.zygote import zygote_socket
 
 router = APIRouter(tags=["streaming"])
 
@@ -146,7 +145,7 @@ async def stream(
         sampler, header = await SamplerProcess.start(model.artifact_uri, fmt, settings.stream_batch_rows,
                                                      seed_v, settings.stream_start_timeout_seconds,
                                                      python=python, extra_env=python_env,
-                                                     zygote=zygote_socket(settings) if settings.warm_worker else None)
+                                                     zygote=ydata.sampler_zygote(model.algorithm, settings))
         await run_in_threadpool(touch, model_id)
     except BaseException:
         if sampler is not None:

@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 
 from inferloop import ydata_env
@@ -177,10 +178,12 @@ def test_async_job_reports_epochs_and_calls_back_then_a_saved_model_samples(api)
     assert rows[0] == rows[1]  # the saved TensorFlow model samples reproducibly on the ydata pool
     assert flow_run_of(a["generation_id"]).work_pool_name == get_settings().ydata_work_pool
 
-    # streaming: the sampler process runs with the ydata environment's interpreter
+    # streaming: the sampler process runs with the ydata environment's interpreter, forked from its zygote
     with httpx.stream("GET", f"{api}/api/tabular/stream/{model_id}", params={"rate": "max", "duration": "20"},
                       headers=H, timeout=300) as r:
         assert r.status_code == 200, r.read()
+        launcher = psutil.Process(int(r.headers["X-Stream-Worker-Pid"])).cmdline()
+        assert launcher[0] == str(YDATA_PYTHON) and launcher[3].endswith("inferloop/warm_launch.py"), launcher
         events = read_events(r.iter_lines(), stop_after_records=25)
     records = [json.loads(data) for name, data in events if name == "record"]
     assert len(records) == 25 and set(records[0]) == set(customers(5).columns)
