@@ -124,11 +124,12 @@ class EmbeddedPlatform:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start_server(self, timeout: float = SERVER_START_TIMEOUT) -> None:
-        """Start `prefect server start` on 127.0.0.1 and wait until /api/health answers."""
+        """Start `prefect server start` on 127.0.0.1 (through inferloop/prefect_server.py: a short SQLite lock
+        wait) and wait until /api/health answers."""
         if self.server_healthy():
             raise RuntimeError(f"a Prefect server already answers on port {self.settings.prefect_port}; "
                                "set INFERLOOP_PREFECT_PORT to another port")
-        proc = self._spawn("prefect-server", [sys.executable, "-m", "prefect", "server", "start",
+        proc = self._spawn("prefect-server", [sys.executable, "-m", "inferloop.prefect_server",
                                               "--host", "127.0.0.1", "--port", str(self.settings.prefect_port)])
         end = time.monotonic() + timeout
         while time.monotonic() < end:
