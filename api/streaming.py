@@ -29,8 +29,8 @@ from starlette.types import Receive, Scope, Send
 
 from inferloop.errors import InferloopError
 from inferloop.settings import PROJECT_DIR
+from inferloop.warm_launch import through_zygote
 
-WARM_LAUNCHER = PROJECT_DIR / "inferloop" / "warm_launch.py"
 
 STATS_INTERVAL = 1.0  # seconds between `stats` events
 MIN_TICK = 0.01  # a paced stream wakes at most every 10 ms and then sends every record due
@@ -94,8 +94,7 @@ class SamplerProcess:
         if seed is not None:
             args += ["--seed", str(seed)]
         if zygote is not None and zygote.exists():  # the zygote of `python`'s environment
-            args = ["-I", "-S", str(WARM_LAUNCHER), *args]
-            env["INFERLOOP_ZYGOTE_SOCKET"] = str(zygote)
+            args = through_zygote(args, env, str(zygote))
         try:
             proc = await asyncio.create_subprocess_exec(
                 python, *args, stdin=asyncio.subprocess.DEVNULL,

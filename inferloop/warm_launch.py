@@ -33,6 +33,13 @@ THREADS_ENV = "INFERLOOP_RUN_TORCH_THREADS"  # the platform's torch threads per 
 HEADER = struct.Struct("!I")  # length of the JSON request that follows
 
 
+def through_zygote(args: list[str], env: dict[str, str], zygote: str) -> list[str]:
+    """The interpreter arguments that run `args` (`-m module ...`) forked from the zygote at `zygote`, through
+    this launcher; sets the zygote's socket in `env`, the environment the process will get."""
+    env[SOCKET_ENV] = str(zygote)
+    return ["-I", "-S", os.path.abspath(__file__), *args]
+
+
 def cold(args: list[str]) -> None:
     """Replace this process with the plain interpreter running `args` (never returns).
 

@@ -57,8 +57,9 @@ PRELOAD = (
 WARM_CALLS = ("rdt.transformers.pii.anonymization:get_faker_instance",
               "tasks.image.models:import_pipeline_classes")
 # the ydata environment's zygote (`--preload ydata`): its flow runs and streams import Prefect's engine, the
-# four flows it deploys, the stream sampler, TensorFlow and ydata-synthetic (~6 s on a 2-core machine, paid once here instead of per run). Its
-# quality score is computed by the main environment (tasks/validate.py), forked from the main zygote.
+# four flows it deploys, the stream sampler, TensorFlow and ydata-synthetic (~6 s on a 2-core machine, paid
+# once here instead of per run). Their quality score is computed by the main environment (tasks/validate.py),
+# forked from the main zygote.
 YDATA_PRELOAD = (
     "prefect", "prefect.engine", "prefect.flow_engine", "prefect.deployments.steps", "pandas", "numpy",
     "tasks.model_store", "tasks.stream_sampler", "flows.generate", "flows.train_model", "flows.sample_model",

@@ -49,6 +49,7 @@ def _report_in_main_environment(real_s: pd.DataFrame, syn_s: pd.DataFrame) -> di
     is the very score of the other algorithms (SDV's metadata detection, sdmetrics' QualityReport).
     """
     from inferloop.settings import PROJECT_DIR
+    from inferloop.warm_launch import through_zygote
     from inferloop.ydata_env import MAIN_ZYGOTE_ENV, main_python
 
     python = main_python()
@@ -64,8 +65,7 @@ def _report_in_main_environment(real_s: pd.DataFrame, syn_s: pd.DataFrame) -> di
         args = ["-m", "tasks.validate", *paths]
         main_zygote = os.environ.get(MAIN_ZYGOTE_ENV)
         if main_zygote:  # forked from the main zygote, SDV and sdmetrics imported: ~0.5 s instead of ~5 s
-            args = ["-I", "-S", str(PROJECT_DIR / "inferloop" / "warm_launch.py"), *args]
-            env["INFERLOOP_ZYGOTE_SOCKET"] = main_zygote
+            args = through_zygote(args, env, main_zygote)
         r = subprocess.run([python, *args], capture_output=True, text=True, env=env,
                            cwd=str(PROJECT_DIR), timeout=1800, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
