@@ -1,16 +1,15 @@
 """Shared FastAPI dependencies: settings, the authenticated principal (key or JWT) and its rate limit."""
 
-from __future__ import annotations
-
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from inferloop.auth import (Principal, authenticate_jwt, authenticate_key, looks_like_jwt,
-                            owner_of_bootstrap_key, unauthorized)
-from inferloop.errors import InferloopError
-from inferloop.ratelimit import request_limit
-from inferloop.settings import Settings, get_settings
+from inferloop.core.auth import (Principal, authenticate_jwt, authenticate_key, looks_like_jwt,
+                                 owner_of_bootstrap_key, unauthorized)
+from inferloop.core.errors import InferloopError
+from inferloop.core.ratelimit import RateState, request_limit
+from inferloop.core.settings import Settings, get_settings
 
 owner_of_key = owner_of_bootstrap_key  # the owner id of a bootstrap key (INFERLOOP_API_KEYS)
 
@@ -39,30 +38,49 @@ def authenticate(settings: Settings, x_api_key: str | None, authorization: str |
     raise unauthorized("Missing API key: send it in the X-API-Key header (or a Bearer token)")
 
 
-def current_principal(request: Request, settings: SettingsDep,
-                      x_api_key: Annotated[str | None, Header()] = None,
-                      authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """Authenticate, then count the request against the caller's hourly limit (429 over it)."""
-    principal = authenticate(settings, x_api_key, authorization)
-    request.state.principal = principal
-    request.state.rate = request_limit(principal, settings)
-    return principal
+RateCounter = Callable[[Request, Principal, Settings], RateState | None]
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+def principal_counted_by(count: RateCounter) -> Callable[..., Principal]:
+    """The one auth chain: a dependency that authenticates the caller (API key or JWT), then counts the request
+    with `count`, the system's rate counter (429 over its limit); the state it returns gives the X-RateLimit-*
+    headers of the response."""
+
+    def dependency(request: Request, settings: SettingsDep,
+                   x_api_key: Annotated[str | None, Header()] = None,
+                   authorization: Annotated[str | None, Header()] = None) -> Principal:
+        principal = authenticate(settings, x_api_key, authorization)
+        request.state.principal = principal
+        request.state.rate = count(request, principal, settings)
+        return principal
+
+    return dependency
 
 
-def current_owner(principal: CurrentPrincipal) -> str:
-    return principal.owner
-
-
-CurrentOwner = Annotated[str, Depends(current_owner)]
-
-
-def admin_principal(principal: CurrentPrincipal) -> Principal:
+def require_admin(principal: Principal) -> Principal:
+    """The principal, if it is an administrator; 403 FORBIDDEN otherwise."""
     if not principal.is_admin:
         raise InferloopError("FORBIDDEN", "this endpoint is for administrators", status=403)
     return principal
 
 
-AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
+def auth_chain(count: RateCounter) -> tuple[Any, Any, Any]:
+    """The dependencies of one system's routes, counted by its rate counter: (principal, owner id, admin)."""
+    principal_dep = Annotated[Principal, Depends(principal_counted_by(count))]
+
+    def owner(principal: principal_dep) -> str:
+        return principal.owner
+
+    def admin(principal: principal_dep) -> Principal:
+        return require_admin(principal)
+
+    return principal_dep, Annotated[str, Depends(owner)], Annotated[Principal, Depends(admin)]
+
+
+def tier_hourly(request: Request, principal: Principal, settings: Settings) -> RateState:
+    """The platform's counter: the caller's tier's requests per hour."""
+    return request_limit(principal, settings)
+
+
+# the Tabular, SynthGen and image APIs (image-api.md's per-category limits are counted by each route)
+CurrentPrincipal, CurrentOwner, AdminPrincipal = auth_chain(tier_hourly)

@@ -18,10 +18,10 @@ from prefect.states import Cancelled, Cancelling
 from sqlalchemy import update
 from starlette.concurrency import run_in_threadpool
 
-from inferloop import db
-from inferloop.errors import InferloopError
-from inferloop.settings import get_settings
-from inferloop.wakeable_worker import wake_worker
+from inferloop.core import db
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import get_settings
+from inferloop.runtime.wakeable_worker import wake_worker
 
 STATUS = {
     StateType.SCHEDULED: "pending", StateType.PENDING: "pending", StateType.PAUSED: "pending",
@@ -52,13 +52,15 @@ async def _deployment_id(client, flow_name: str, variant: str | None = None) -> 
 
 
 async def submit(flow_name: str, parameters: dict[str, Any], *, tags: list[str] | None = None,
-                 job_variables: dict | None = None, variant: str | None = None) -> FlowRun:
+                 job_variables: dict | None = None, variant: str | None = None,
+                 deployment_id: str | None = None) -> FlowRun:
     """Create a flow run of the flow's deployment on the work pool.
 
-    `variant` picks the flow's deployment `<flow>-<variant>` instead (e.g. "ydata": the ydata work pool).
+    `variant` picks the flow's deployment `<flow>-<variant>` instead (e.g. "ydata": the ydata work pool);
+    `deployment_id` a deployment of the flow made for one user's object (an ETL pipeline's own deployment).
     """
     async with get_client() as client:
-        dep_id = await _deployment_id(client, flow_name, variant)
+        dep_id = UUID(deployment_id) if deployment_id else await _deployment_id(client, flow_name, variant)
         run = await client.create_flow_run_from_deployment(
             dep_id, parameters=parameters, tags=tags or ["api"], job_variables=job_variables)
     if variant is None:  # the main pool's worker looks for it now rather than at its next poll

@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 
 log = logging.getLogger("inferloop.api")
 
@@ -87,15 +87,15 @@ def _etl(err: InferloopError, rid: str) -> dict:
 RENDERERS: dict[str, Callable[[InferloopError, str], dict]] = {
     "tabular": _tabular, "image": _image, "context": _context, "etl": _etl}
 
-# router module (prefix of its dotted name) -> the API whose envelope its routes answer in
-MODULE_STYLES: dict[str, str] = {"api.routers.image": "image", "api.routers.context": "context",
-                                 "api.routers.v1_jobs": "context", "api.routers.etl": "etl"}
+# router package or module -> the API whose envelope its routes answer in
+MODULE_STYLES: dict[str, str] = {"api.image": "image", "api.context": "context", "api.v1_jobs": "context",
+                                 "api.etl": "etl"}
 V1_PREFIX = "/api/v1"
 
 
 def style_of_module(module: str) -> str | None:
     for prefix, style in MODULE_STYLES.items():
-        if module == prefix or module.startswith(prefix + "_") or module.startswith(prefix + "."):
+        if module == prefix or module.startswith(prefix + "."):
             return style
     return None
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect.client.schemas.objects import FlowRun
 
-from inferloop import db
+from inferloop.core import db
 
 
 @dataclass(frozen=True)

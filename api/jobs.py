@@ -4,39 +4,76 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Request
 from prefect.client.schemas.objects import FlowRun, StateType
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from inferloop import db, storage
-from inferloop.errors import InferloopError, not_found
-from inferloop.export_stream import FORMATS
+from api import dispatch
+from inferloop.core import db, storage
+from inferloop.core.errors import InferloopError
+from tasks.tabular.export_stream import FORMATS
 
 
 def get_job(job_id: str, owner: str) -> db.Job:
     """The owner's job, or NOT_FOUND (another owner's job answers exactly like an unknown one)."""
-    with db.session_scope() as s:
-        job = s.get(db.Job, job_id)
-    if job is None or job.owner != owner:
-        raise not_found("generation", job_id)
-    return job
+    return db.owned(db.Job, job_id, owner, "generation")
 
 
 def link_run(job_id: str, flow_run_id: str) -> None:
-    """Record the flow run that does a job's work."""
+    """Point the job at the flow run that does its work (a job keeping a history of its runs in
+    options["runs"], as the context jobs do, gets the run appended there too)."""
     with db.session_scope() as s:
-        s.get(db.Job, job_id).flow_run_id = flow_run_id
+        job = s.get(db.Job, job_id)
+        job.flow_run_id = flow_run_id
+        if isinstance((job.options or {}).get("runs"), list):
+            run = {"kind": job.kind, "flow_run_id": flow_run_id, "at": db.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+            job.options = {**job.options, "runs": [*job.options["runs"], run]}
 
 
 def forget_job(job_id: str) -> None:
-    """Remove a job whose flow run could not be created."""
+    """Remove a job's record (its data is removed by the caller)."""
     with db.session_scope() as s:
         job = s.get(db.Job, job_id)
         if job is not None:
             s.delete(job)
+
+
+def _record(*rows: Any) -> None:
+    with db.session_scope() as s:
+        s.add_all(rows)
+
+
+def _unrecord(*rows: Any) -> None:
+    with db.session_scope() as s:
+        for row in rows:
+            found = s.get(type(row), row.id)
+            if found is not None:
+                s.delete(found)
+                s.flush()
+
+
+async def start_job(kind: str, flow_name: str, parameters: dict[str, Any], owner: str, *, job_id: str,
+                    options: dict[str, Any] | None = None, tags: Sequence[str] = (), variant: str | None = None,
+                    deployment_id: str | None = None, records: Sequence[Any] = (), **columns: Any) -> FlowRun:
+    """The one way to start a job: record it (with `records` that belong to it, e.g. its model), create the
+    flow run of `flow_name`'s deployment (or of `deployment_id`), link the two. If the run cannot be created
+    nothing stays recorded and the error is raised. `columns` are further db.Job fields (algorithm, input_uri,
+    model_id, callback_url, ...). The run is tagged `api`, `tags` and `job:<job_id>`."""
+    job = db.Job(id=job_id, kind=kind, owner=owner, options=options if options is not None else {}, **columns)
+    await run_in_threadpool(_record, *records, job)
+    try:
+        fr = await dispatch.submit(flow_name, parameters, tags=["api", *tags, f"job:{job_id}"], variant=variant,
+                                   deployment_id=deployment_id)
+    except Exception:
+        await run_in_threadpool(_unrecord, job, *reversed(records))
+        raise
+    await run_in_threadpool(link_run, job_id, str(fr.id))
+    return fr
 
 
 def mark_cancel_requested(job_id: str) -> None:
@@ -55,8 +92,6 @@ async def stop_run(job: db.Job, fr: FlowRun, timeout: float = DELETE_WAIT_SECOND
 
     A run the worker is starting (PENDING) is cancelled once it runs (notes/prefect-facts.md: the race).
     """
-    from api import dispatch
-
     await run_in_threadpool(mark_cancel_requested, job.id)
     end = time.monotonic() + timeout
     while True:
@@ -154,8 +189,6 @@ def _unfinished_rows(owner: str, kinds: list[str]) -> list[db.Job]:
 
 async def _with_status(rows: list[db.Job]) -> list[ListedJob]:
     """Final status from the store; the others from Prefect in one call for the whole page."""
-    from api import dispatch
-
     live = [j.flow_run_id for j in rows if j.final_status is None and j.flow_run_id]
     runs = await dispatch.read_many(live)
     out = []

@@ -7,45 +7,18 @@ import contextlib
 import uuid
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 
+from api import health, openapi_schemas, tabular, watcher
 from api.errors import install_error_handlers
+from api.tabular import synthgen
 from api.v1 import V1_PREFIX, v1_router
-from api import watcher
-from api.routers import auth, download, generate, health, jobs, uploads, usage, webhooks
-from api.routers import profile
-from api.routers import privacy
-from api.routers import validate
-from api.routers import constraints
-from api.routers import stream
-from api.routers import batch
-from api.routers import models, synthgen
-from api.routers import multitable
-from inferloop import __version__, db
-from inferloop.ratelimit import rate_headers
-from inferloop.settings import Settings, get_settings
+from inferloop import __version__
+from inferloop.core import db
+from inferloop.core.ratelimit import rate_headers
+from inferloop.core.settings import Settings, get_settings
 
 TABULAR_PREFIXES = ("/api/tabular", "/api/tabular/v1")
-
-
-def tabular_router() -> APIRouter:
-    r = APIRouter()
-    r.include_router(generate.router)
-    r.include_router(jobs.router)
-    r.include_router(uploads.router)
-    r.include_router(download.router)
-    r.include_router(webhooks.router)
-    r.include_router(usage.router)
-    r.include_router(auth.router)
-    r.include_router(profile.router)
-    r.include_router(privacy.router)
-    r.include_router(validate.router)
-    r.include_router(constraints.router)
-    r.include_router(stream.router)
-    r.include_router(batch.router)
-    r.include_router(models.router)
-    r.include_router(multitable.router)
-    return r
 
 
 def create_app(settings: Settings | None = None, *, run_watcher: bool = True) -> FastAPI:
@@ -79,10 +52,16 @@ def create_app(settings: Settings | None = None, *, run_watcher: bool = True) ->
                 response.headers.setdefault(name, value)
         return response
 
+    def openapi() -> dict:  # the generated document, with the nested models of hand-documented bodies
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_schemas.add_to(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi
     install_error_handlers(app)
     app.include_router(health.router)
     for i, prefix in enumerate(TABULAR_PREFIXES):
-        app.include_router(tabular_router(), prefix=prefix, include_in_schema=(i == 0))
+        app.include_router(tabular.router(), prefix=prefix, include_in_schema=(i == 0))
     app.include_router(synthgen.router)
     app.include_router(v1_router(), prefix=V1_PREFIX)
     return app

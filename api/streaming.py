@@ -1,6 +1,6 @@
 """A live stream: the sampler child process, and pacing its ready-made SSE record events to the client.
 
-The API process samples nothing: `tasks.stream_sampler` runs as a child process (its own process group)
+The API process samples nothing: `tasks.tabular.stream_sampler` runs as a child process (its own process group)
 and writes SSE events to a pipe. This module counts them (each ends with b"\\n\\n"), forwards them at the
 requested rate on an absolute schedule (record k is due k/rate seconds after the first, sent in bursts
 of at least `MIN_TICK` seconds so that high rates do not cost one sleep per record), adds `stats` events every
@@ -27,9 +27,9 @@ import anyio
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from inferloop.errors import InferloopError
-from inferloop.settings import PROJECT_DIR
-from inferloop.warm_launch import through_zygote
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import PROJECT_DIR
+from inferloop.runtime.warm_launch import through_zygote
 
 
 STATS_INTERVAL = 1.0  # seconds between `stats` events
@@ -62,7 +62,7 @@ class StreamPlan:
 
 
 class SamplerProcess:
-    """The `tasks.stream_sampler` child process and the SSE events buffered from its stdout."""
+    """The `tasks.tabular.stream_sampler` child process and the SSE events buffered from its stdout."""
 
     def __init__(self, proc: asyncio.subprocess.Process, errors) -> None:
         self.proc = proc
@@ -90,7 +90,7 @@ class SamplerProcess:
         errors = tempfile.TemporaryFile()
         env = {**os.environ, **(extra_env or {}),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))}
-        args = ["-m", "tasks.stream_sampler", model_uri, "--format", fmt, "--batch-rows", str(batch_rows)]
+        args = ["-m", "tasks.tabular.stream_sampler", model_uri, "--format", fmt, "--batch-rows", str(batch_rows)]
         if seed is not None:
             args += ["--seed", str(seed)]
         if zygote is not None and zygote.exists():  # the zygote of `python`'s environment

@@ -20,15 +20,10 @@ from prefect.client.schemas.objects import FlowRun
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch
-from api.jobs import failure_error, get_job, link_run
-from inferloop import db, storage
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings
-
-
-def _record(job_id: str, kind: str, owner: str, options: dict) -> None:
-    with db.session_scope() as s:
-        s.add(db.Job(id=job_id, kind=kind, owner=owner, options=options))
+from api.jobs import failure_error, get_job, start_job
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings
 
 
 EARLY_ANSWER = {202: {"description": "The run is estimated to take longer than this endpoint waits "
@@ -79,9 +74,7 @@ async def run_and_wait(job_id: str, kind: str, flow_name: str, owner: str, param
     """Run `flow_name` for this request; returns (flow_run_id, result), or the early 202 answer when
     `estimate` (seconds) exceeds the sync limit."""
     options = {"parameters": parameters, **({"estimated_time": int(estimate)} if estimate is not None else {})}
-    await run_in_threadpool(_record, job_id, kind, owner, options)
-    fr = await dispatch.submit(flow_name, parameters, tags=["api", "sync", f"job:{job_id}"])
-    await run_in_threadpool(link_run, job_id, str(fr.id))
+    fr = await start_job(kind, flow_name, parameters, owner, job_id=job_id, options=options, tags=["sync"])
     if (early := early_answer(job_id, estimate, settings, kind)) is not None:
         return early
     fr = await wait_for_run(job_id, fr, settings, kind)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from inferloop import storage
-from inferloop.errors import InferloopError
-from inferloop.tables import detect_format
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
+from tasks.tabular.tables import detect_format
 
 CHUNK = 1 << 20
 

@@ -14,11 +14,11 @@ from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from api import dispatch, job_kinds
-from api.batches import follow_batch
+from api.tabular.batches import follow_batch
 from api.jobs import failure_error, read_manifest
-from api.models_service import finalize_model
-from inferloop import db, webhooks
-from inferloop.settings import Settings
+from api.tabular.models_service import finalize_model
+from inferloop.core import db, webhooks
+from inferloop.core.settings import Settings
 
 log = logging.getLogger("inferloop.watcher")
 

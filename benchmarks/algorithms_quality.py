@@ -63,7 +63,7 @@ def scores(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, float]:
 
 def run_one(label: str, real: pd.DataFrame, params_override: dict[str, Any]) -> dict[str, Any]:
     """Fit one adapter, sample len(real) rows, score them."""
-    from tasks.synthesizers import build
+    from tasks.tabular.synthesizers import build
 
     model_key, params = ALGORITHMS[label]
     params = {**params, **params_override}

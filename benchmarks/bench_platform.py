@@ -30,8 +30,8 @@ def isolated_settings(home: Path) -> Any:
                        "INFERLOOP_API_KEYS": API_KEY})
     for var in ("INFERLOOP_STORAGE_URL", "INFERLOOP_DATABASE_URL", "INFERLOOP_AUTH_DISABLED"):
         os.environ.pop(var, None)
-    from inferloop.embedded import apply_env
-    from inferloop.settings import get_settings
+    from inferloop.runtime.embedded import apply_env
+    from inferloop.core.settings import get_settings
 
     get_settings.cache_clear()
     settings = get_settings()
@@ -48,7 +48,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 def embedded_platform(settings: Any) -> Iterator[str]:
     """Prefect server, work pool, deployments, worker and the API; yields the API base URL, stops all on exit."""
     from api.main import create_app
-    from inferloop.embedded import ApiThread, EmbeddedPlatform, drain_prefect_clients
+    from inferloop.runtime.embedded import ApiThread, EmbeddedPlatform, drain_prefect_clients
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (`cmd &`)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

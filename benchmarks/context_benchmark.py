@@ -195,7 +195,7 @@ def _wait(client, job_id: str, timeout: float = 1800) -> None:
 
 def _export_file(job_id: str, key: str) -> Path:
     """The combined script of an export (same machine: read where the export run wrote it)."""
-    from inferloop import db
+    from inferloop.core import db
 
     with db.session_scope() as s:
         job = s.get(db.Job, job_id)

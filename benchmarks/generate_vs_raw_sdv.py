@@ -132,7 +132,7 @@ def flow_breakdown(job_id: str, run: dict[str, Any]) -> tuple[str, dict[str, flo
     """The model the flow ran, and one API time split by the run's Prefect states and manifest timings."""
     from prefect import get_client
 
-    from inferloop import db, storage
+    from inferloop.core import db, storage
 
     with db.session_scope() as s:
         flow_run_id = s.get(db.Job, job_id).flow_run_id
@@ -210,19 +210,19 @@ def main() -> None:
     if args.api is None:
         settings = isolated_settings(work / "home")
     else:
-        from inferloop.embedded import apply_env
-        from inferloop.settings import get_settings
+        from inferloop.runtime.embedded import apply_env
+        from inferloop.core.settings import get_settings
 
         settings = get_settings()
         apply_env(settings)  # before Prefect is imported
-    from inferloop.embedded import ApiThread, EmbeddedPlatform, drain_prefect_clients
-    from inferloop.settings import PROJECT_DIR
+    from inferloop.runtime.embedded import ApiThread, EmbeddedPlatform, drain_prefect_clients
+    from inferloop.core.settings import PROJECT_DIR
 
     table = adult_table()
     csv = work / "adult.csv"
     table.to_csv(csv, index=False)
     rows = len(table)
-    from tasks.synthesizers import resolve
+    from tasks.tabular.synthesizers import resolve
 
     request_params = {"sdv_model": args.model, **({"epochs": args.epochs} if args.epochs else {})}
     _, params = resolve("sdv", request_params)

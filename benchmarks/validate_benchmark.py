@@ -42,7 +42,7 @@ def make_tables(rows: int) -> tuple[Path, Path]:
     import numpy as np
     import pandas as pd
 
-    from tasks.synthesizers import build, resolve
+    from tasks.tabular.synthesizers import build, resolve
 
     rng = np.random.default_rng(SEED)
     x1, x2 = rng.normal(0, 1, rows), rng.normal(50, 10, rows)
@@ -80,10 +80,10 @@ def compute(original: str, synthetic: str) -> dict:
         return out
 
     t0 = time.perf_counter()
-    from tasks.expectations import run_expectations
-    from tasks.quality import check_inputs, ml_efficacy, privacy_risk, statistical_similarity
-    from tasks.validation_report import render_report
-    from inferloop.tables import read_table
+    from tasks.tabular.expectations import run_expectations
+    from tasks.tabular.quality import check_inputs, ml_efficacy, privacy_risk, statistical_similarity
+    from tasks.tabular.validation_report import render_report
+    from tasks.tabular.tables import read_table
 
     times["imports"] = round(time.perf_counter() - t0, 2)
     t1 = time.perf_counter()

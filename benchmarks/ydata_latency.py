@@ -44,7 +44,7 @@ def one_mode(mode: str, reps: int) -> dict:
             import httpx
 
             from api.jobs import read_manifest
-            from inferloop import db
+            from inferloop.core import db
             from tests.tabular_data import customers
 
             csv = customers(200).to_csv(index=False).encode()

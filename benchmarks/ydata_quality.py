@@ -39,7 +39,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def fit_and_sample(model_key: str, params: dict[str, Any], real, rows: int) -> tuple[Any, dict[str, Any]]:
     """Fit one adapter with the seed and sample `rows` rows; (synthetic, facts)."""
-    from tasks.synthesizers import build
+    from tasks.tabular.synthesizers import build
 
     model = build(model_key, params)
     epochs: list[str] = []
@@ -69,7 +69,7 @@ def run_in_ydata(python: str, real, model_key: str, params: dict[str, Any]) -> t
     """Run `child` with the ydata interpreter; returns what it wrote."""
     import pandas as pd
 
-    from inferloop import ydata_env
+    from inferloop.runtime import ydata_env
 
     with tempfile.TemporaryDirectory(prefix="ydata-bench-") as tmp:
         data, out = Path(tmp) / "real.parquet", Path(tmp) / "synthetic.pkl"
@@ -91,8 +91,8 @@ def main() -> None:
     from algorithms_quality import scores
     from generate_vs_raw_sdv import adult_table
 
-    from inferloop import ydata_env
-    from inferloop.settings import get_settings
+    from inferloop.runtime import ydata_env
+    from inferloop.core.settings import get_settings
 
     python = ydata_env.ydata_python(get_settings())
     real = adult_table()

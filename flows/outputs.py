@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prefect.runtime import flow_run
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 
 
 def current_run_dir() -> str:
     """The storage folder of this flow run: runs/<flow_run_id>."""
     return storage.run_dir(flow_run.id or f"local-{int(time.time() * 1000)}")
+
+
+@contextmanager
+def run_outputs() -> Iterator[str]:
+    """This run's folder (current_run_dir); an exception leaving the block is recorded there as error.json
+    (record_error) and raised on. A flow's body: `with run_outputs() as out: ...`."""
+    out = current_run_dir()
+    try:
+        yield out
+    except Exception as exc:
+        record_error(out, exc)
+        raise
 
 
 def write_result(out: str, result: dict, name: str = "result.json") -> None:

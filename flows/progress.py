@@ -1,13 +1,18 @@
-"""Progress reporting for flows: one Prefect progress artifact per run, updated as stages advance."""
+"""Progress reporting for flows: one Prefect progress artifact per run, updated as stages advance, and the
+timed steps (`Steps`) whose seconds a flow's manifest reports as `timings`."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from flows.cancel_guard import stop_if_cancelled_before_start
+from flows.outputs import write_result
 
 
 class Progress:
@@ -45,6 +50,47 @@ class Progress:
         def report(fraction: float, message: str = "") -> None:
             self.set(start + (end - start) * max(0.0, min(1.0, fraction)), message or None)
         return report
+
+    def finish(self, out: str, result: dict, name: str = "result.json") -> dict:
+        """Write the run's result into `out` (last: its presence marks the outputs complete), then report 100 %."""
+        write_result(out, result, name)
+        self.set(100, "done", force=True)
+        return result
+
+
+@dataclass
+class Step:
+    """The step under way in `Steps.step`; the block may set the message its end is reported with."""
+    name: str
+    message: str | None = None
+
+
+class Steps(Progress):
+    """A flow's progress and the seconds each of its steps took (`timings`), from the flow's start (`started`)."""
+
+    def __init__(self, description: str):
+        self.started = time.perf_counter()
+        super().__init__(description)
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str, done_at: float | None = None, message: str | None = None) -> Iterator[Step]:
+        """Time the block as step `name`; with `done_at`, report that progress when it ends, with `message`
+        or what the block set as the yielded step's `message`. A block that raises records nothing."""
+        step = Step(name, message)
+        t = time.perf_counter()
+        yield step
+        self.timings[name] = time.perf_counter() - t
+        if done_at is not None:
+            self.set(done_at, step.message, force=True)
+
+    def seconds(self) -> float:
+        """Seconds since the flow started, rounded as manifests show them."""
+        return round(time.perf_counter() - self.started, 3)
+
+    def rounded_timings(self) -> dict[str, float]:
+        """Each step's seconds, rounded as manifests show them (the manifest's `timings`)."""
+        return {k: round(v, 3) for k, v in self.timings.items()}
 
 
 def send_buffered_logs() -> None:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from inferloop.moved_modules import install as _install_old_names
+
+_install_old_names()  # e.g. `from inferloop.client import TabularClient`, `inferloop.constraint_specs`
+
 __version__ = "0.1.0"
 
-# names importable from `inferloop`, loaded from `inferloop.client` when first asked for
+# names importable from `inferloop`, loaded from `inferloop_client` when first asked for
 _CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "AuthenticationError",
                    "PermissionDeniedError", "NotFoundError", "ValidationError", "InvalidFileError",
                    "AlgorithmError", "ConstraintViolationError", "ConflictError", "RateLimitError", "ServerError",
@@ -26,12 +30,12 @@ _CLIENT_EXPORTS = ("TabularClient", "Job", "Batch", "InferloopAPIError", "Authen
 __all__ = ["__version__", *_CLIENT_EXPORTS]
 
 if TYPE_CHECKING:
-    from inferloop.client import *  # noqa: F403
+    from inferloop_client import *  # noqa: F403
 
 
 def __getattr__(name: str) -> Any:
     if name in _CLIENT_EXPORTS:
-        from inferloop import client
+        import inferloop_client as client
 
         value = getattr(client, name)
         globals()[name] = value

@@ -2,7 +2,7 @@
 # Creates (or reuses) the ydata environment (algorithm=ydata: ydata-synthetic 2.0.1 on TensorFlow 2.15,
 # numpy < 2) and prints its path on stdout. Run by `scripts/setup.sh --ydata` / `INFERLOOP_YDATA=1
 # scripts/setup.sh`; never by default. Like the main environment it lives outside the checkout, keyed by
-# the hash of requirements-ydata.txt and this script (inferloop/ydata_env.py finds it the same way), so
+# the hash of requirements-ydata.txt and this script (inferloop/runtime/ydata_env.py finds it the same way), so
 # `inferloop-tabular serve` detects it and starts the ydata work pool's worker from it.
 # TensorFlow 2.15 supports Python 3.9-3.11: INFERLOOP_YDATA_BUILD_PYTHON names the interpreter to build
 # from, else the first of python3.11, python3.10, python3.9, python3 that is one of those versions.
@@ -42,12 +42,12 @@ if [ ! -f "$VENV/.complete" ]; then
   pip_quiet install --upgrade pip "setuptools>=68" wheel
   pip_quiet install -r "$ROOT/requirements-ydata.txt"
   # what the ydata work pool runs must import here (the flows it deploys, the stream sampler, and
-  # ydata-synthetic, whose 2.0.1 __init__ needs a shim: tasks/synthesizers/ydata.py): fails the build
+  # ydata-synthetic, whose 2.0.1 __init__ needs a shim: tasks/tabular/synthesizers/ydata.py): fails the build
   # here rather than at the first run
   if ! (cd "$ROOT" && PYTHONPATH="$ROOT" YDATA_SYNTHETIC_NO_ANALYTICS=1 TF_CPP_MIN_LOG_LEVEL=3 \
-        "$VENV/bin/python" -c "import flows.generate, flows.train_model, flows.sample_model, flows.batch
-import tasks.stream_sampler
-from tasks.synthesizers.ydata import import_ydata; import_ydata()") >"$LOG" 2>&1; then
+        "$VENV/bin/python" -c "import flows.tabular.generate, flows.tabular.train_model, flows.tabular.sample_model, flows.tabular.batch
+import tasks.tabular.stream_sampler
+from tasks.tabular.synthesizers.ydata import import_ydata; import_ydata()") >"$LOG" 2>&1; then
     cat "$LOG" >&2
     echo "setup-ydata: ydata-synthetic does not import in $VENV" >&2
     exit 1

@@ -39,8 +39,9 @@ if [ ! -f "$VENV/.complete" ]; then
   pip_quiet uninstall -y torchvision torchaudio
   touch "$VENV/.complete"
 fi
-# the project itself (editable: the inferloop-tabular command), leaving the pinned dependencies alone
-pip_quiet install --no-deps --no-build-isolation -e "$ROOT"
+# the project itself (editable: the inferloop-tabular command) and its Python client (clients/python, its own
+# distribution), leaving the pinned dependencies alone
+pip_quiet install --no-deps --no-build-isolation -e "$ROOT" -e "$ROOT/clients/python"
 rm -f "$LOG"
 if [ "$YDATA" = 1 ]; then
   echo "setup: ydata environment $("$ROOT/scripts/setup-ydata.sh")" >&2

@@ -18,7 +18,7 @@ export PYTHONPATH="$ROOT" INFERLOOP_HOME="$WORK/home" INFERLOOP_PYTHON="$MAIN/bi
 "$MAIN/bin/python" -c "from tests.tabular_data import customers; customers(300).to_csv('$WORK/customers.csv', index=False)"
 "$YDATA/bin/python" - "$WORK/customers.csv" "$EPOCHS" <<'EOF'
 import json, sys
-from flows.generate import generate
+from flows.tabular.generate import generate
 
 manifest = generate(data=sys.argv[1], algorithm="ydata", num_rows=100, seed=42,
                     parameters={"ydata_model": "ctgan", "epochs": int(sys.argv[2]), "batch_size": 100})

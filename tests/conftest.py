@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support import API_KEY, MOTO_PORT, POSTGRES_SKIP_REASON, ApiServer  # sets the test environment first
-from inferloop.embedded import EmbeddedPlatform, drain_prefect_clients  # noqa: E402
-from inferloop.settings import get_settings  # noqa: E402
+from inferloop.runtime.embedded import EmbeddedPlatform, drain_prefect_clients  # noqa: E402
+from inferloop.core.settings import get_settings  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from inferloop.webhooks import canonical_json
+from inferloop.core.webhooks import canonical_json
 
 
 @dataclass

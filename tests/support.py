@@ -91,8 +91,8 @@ if os.environ.get("INFERLOOP_TEST_DATABASE_URL"):
     if _url:
         os.environ["INFERLOOP_DATABASE_URL"] = _url
 
-from inferloop.embedded import ApiThread, apply_env  # noqa: E402
-from inferloop.settings import get_settings  # noqa: E402
+from inferloop.runtime.embedded import ApiThread, apply_env  # noqa: E402
+from inferloop.core.settings import get_settings  # noqa: E402
 
 get_settings.cache_clear()
 apply_env(get_settings())

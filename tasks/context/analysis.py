@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inferloop.settings import Settings, get_settings
+from inferloop.core.settings import Settings, get_settings
 from tasks.context.analyzer import Analyzer, LexiconAnalyzer, check_context, check_domain_hint
 
 ANALYZERS = ("lexicon", "llm")

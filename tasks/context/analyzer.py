@@ -20,7 +20,7 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context import lexicon as lx
 from tasks.context.fields import TEMPORAL, field_words, infer_field, plural, singular, snake
 from tasks.context.spec import MAX_SCHEMAS, describe, normalize_spec, public_schemas
@@ -220,7 +220,7 @@ class Draft:
 # --- the lexicon analyzer -------------------------------------------------------------------------------
 
 class LexiconAnalyzer:
-    """Rule- and lexicon-based analysis; needs no network (see README for what it can and cannot infer)."""
+    """Rule- and lexicon-based analysis; needs no network (docs/context.md says what it can and cannot infer)."""
 
     name = "lexicon"
 

@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.schema import CreateTable, DropTable
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 from tasks.context.spec import to_schema
 
 FORMATS = ("csv", "json", "xlsx", "sql")

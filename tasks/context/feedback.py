@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context.fields import canonical_type, infer_field
 from tasks.context.spec import (COMMON_PARAMS, TYPE_PARAMS, field_of, normalize_field, normalize_spec, owner_of,
                                 schema_of)

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-# public type name -> what it holds (README lists the same)
+# public type name -> what it holds (docs/context.md lists the same)
 TYPES: dict[str, str] = {
     "UUID": "random version-4 UUID text",
     "INTEGER": "whole numbers (uniform, normal or poisson)",

@@ -22,7 +22,7 @@ import polars as pl
 from tasks.context.fields import NUMERIC
 from tasks.context.pools import local_pattern, pool, stable_seed
 from tasks.context.spec import DEFAULT_NULL_RATE, field_of, owner_of, parse_date, to_schema
-from tasks.multitable.keys import KeyFormat
+from tasks.tabular.multitable.keys import KeyFormat
 
 EPOCH = np.datetime64("1970-01-01", "D")
 _M = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))

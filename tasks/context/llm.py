@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context.analyzer import Draft, Entity, check_domain_hint, finish
 from tasks.context.fields import canonical_type, infer_field, snake
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context.generate import pattern_space
 from tasks.context.spec import owner_of, to_schema
 

@@ -21,9 +21,9 @@ import datetime as dt
 import math
 from typing import Any
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context.fields import FIELD_NAME, NUMERIC, TEMPORAL, TYPES, canonical_type, singular
-from tasks.multitable.schema import TABLE_NAME, Schema, parse_schema
+from tasks.tabular.multitable.schema import TABLE_NAME, Schema, parse_schema
 
 MAX_SCHEMAS = 20
 MAX_FIELDS = 100

@@ -10,8 +10,8 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 from tasks.context.analysis import analyze
 from tasks.context.export import export_tables
 from tasks.context.generate import generate_tables

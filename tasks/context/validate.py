@@ -16,7 +16,7 @@ import polars as pl
 from tasks.context.fields import NUMERIC
 from tasks.context.generate import scale_of
 from tasks.context.spec import field_of, owner_of, parse_date, schema_of, to_schema
-from tasks.multitable.integrity import integrity_report
+from tasks.tabular.multitable.integrity import integrity_report
 
 
 def _check(kind: str, target: str, checked: int, violations: int, **extra: Any) -> dict[str, Any]:

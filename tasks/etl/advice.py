@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 
 ACCESS = ("read_heavy", "write_heavy", "mixed", "append_only")
 QUERIES = ("analytical", "time_series", "transactional", "key_value", "point_lookup", "full_text", "ad_hoc",

@@ -32,8 +32,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings, get_settings
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings, get_settings
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 TYPES = ("postgresql", "mysql", "sqlite", "csv", "parquet")
@@ -163,7 +163,7 @@ def _text(value: Any, field: str, max_len: int) -> str:
 
 
 def _local_path(path: str, settings: Settings, field: str) -> str:
-    from inferloop.sources import check_local_path
+    from inferloop.core.sources import check_local_path
 
     return check_local_path(_text(path, field, 1024), settings, field)
 

@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import sqlglot.expressions as exp
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.etl import connectors as conns
 
 FILLER = {

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings, get_settings
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings, get_settings
 
 KEY_FILE = "etl-secret.key"
 

@@ -14,7 +14,7 @@ import sqlglot.expressions as exp
 from sqlglot.errors import OptimizeError, ParseError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 
 WRITES = (exp.Insert, exp.Update, exp.Delete, exp.Drop, exp.Create, exp.Alter, exp.Merge, exp.Command,
           exp.Into, exp.Lock, exp.TruncateTable, exp.Set, exp.Use, exp.Copy, exp.Grant, exp.Transaction,

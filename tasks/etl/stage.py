@@ -10,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from inferloop import storage
+from inferloop.core import storage
 
 
 def write_parts(batches: Iterable[pa.RecordBatch], folder: str, on_part=None) -> tuple[list[str], int, pa.Schema]:

@@ -13,14 +13,15 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from inferloop import db
-from inferloop.errors import InferloopError, not_found
-from inferloop.settings import Settings, get_settings
+from inferloop.core import db
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings, get_settings
 from tasks.etl import connectors as conns
 from tasks.etl import secrets as secret_box
 
 ROLES = ("source", "target", "both")
 RUN_KIND = "etl_run"
+EVENTS = ("pipeline.completed", "pipeline.failed")  # the webhook events of a pipeline's runs
 
 
 class EtlConnector(db.Base):
@@ -85,11 +86,7 @@ def add_connector(owner: str, ctype: str, config: dict, secrets: dict, *, name: 
 
 def get_connector(connector_id: str, owner: str | None) -> EtlConnector:
     """The owner's connector (owner None: any, for the flow), or 404 as for an unknown id."""
-    with db.session_scope() as s:
-        row = s.get(EtlConnector, connector_id) if isinstance(connector_id, str) else None
-    if row is None or (owner is not None and row.owner != owner):
-        raise not_found("connector", str(connector_id))
-    return row
+    return db.owned(EtlConnector, connector_id, owner, "connector")
 
 
 def list_connectors(owner: str, offset: int = 0, limit: int = 50) -> tuple[list[EtlConnector], int]:
@@ -149,11 +146,7 @@ def add_pipeline(row: EtlPipeline) -> EtlPipeline:
 
 
 def get_pipeline(pipeline_id: str, owner: str | None) -> EtlPipeline:
-    with db.session_scope() as s:
-        row = s.get(EtlPipeline, pipeline_id) if isinstance(pipeline_id, str) else None
-    if row is None or (owner is not None and row.owner != owner):
-        raise not_found("pipeline", str(pipeline_id))
-    return row
+    return db.owned(EtlPipeline, pipeline_id, owner, "pipeline")
 
 
 def update_pipeline(pipeline_id: str, **values) -> EtlPipeline:
@@ -187,12 +180,17 @@ def delete_pipeline(pipeline_id: str) -> None:
 
 # --- runs as platform jobs ------------------------------------------------------------------------------
 
+def run_job(owner: str, pipeline_id: str | None, flow_run_id: str | None = None, trigger: str = "api") -> db.Job:
+    """The job row (not yet stored) of one run of a pipeline (the watcher sends its pipeline.* webhooks)."""
+    return db.Job(id=new_id("run"), kind=RUN_KIND, owner=owner, flow_run_id=flow_run_id,
+                  input_uri=f"pipeline:{pipeline_id}" if pipeline_id else None,
+                  options={"pipeline_id": pipeline_id, "trigger": trigger}, created_at=db.utcnow())
+
+
 def new_run_job(owner: str, pipeline_id: str | None, flow_run_id: str | None = None,
                 trigger: str = "api") -> db.Job:
-    """A job row for one run of a pipeline (the watcher sends its pipeline.* webhooks)."""
-    job = db.Job(id=new_id("run"), kind=RUN_KIND, owner=owner, flow_run_id=flow_run_id,
-                 input_uri=f"pipeline:{pipeline_id}" if pipeline_id else None,
-                 options={"pipeline_id": pipeline_id, "trigger": trigger}, created_at=db.utcnow())
+    """Store the job row of a run that started without the API (a scheduled run, recorded by its flow)."""
+    job = run_job(owner, pipeline_id, flow_run_id, trigger)
     with db.session_scope() as s:
         s.add(job)
     return job

@@ -23,7 +23,7 @@ import pyarrow as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.etl import stage
 from tasks.etl.connectors import plain_batch
 

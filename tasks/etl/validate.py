@@ -24,7 +24,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.etl import stage
 
 ROW_LEVEL = {"not_null": "ExpectColumnValuesToNotBeNull", "between": "ExpectColumnValuesToBeBetween",

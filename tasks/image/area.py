@@ -13,8 +13,8 @@ import hashlib
 import posixpath
 import re
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 
 VIRTUAL_ROOT = "/data"
 GENERATED = "/data/generated"

@@ -21,7 +21,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NONE
 
-from inferloop import storage
+from inferloop.core import storage
 
 STEP_EVENT = "inferloop.image.step"
 
@@ -40,7 +40,7 @@ def cancel_requested(job_id: str | None) -> bool:
         return False
     from sqlalchemy import select
 
-    from inferloop import db
+    from inferloop.core import db
 
     with db.engine().connect() as conn:
         return conn.scalar(select(db.Job.cancel_requested_at).where(db.Job.id == job_id)) is not None
@@ -126,7 +126,7 @@ class StepReporter:
 @task(name="load-model", cache_policy=NONE)
 def load_model(model_id: str | None) -> tuple[Any, dict, str]:
     """Resolve and load the pipeline on CUDA when the worker has it, else CPU: (pipe, model ref, device)."""
-    from inferloop.settings import get_settings
+    from inferloop.core.settings import get_settings
     from tasks.image.models import device_for, load_pipeline, resolve_model
 
     settings = get_settings()

@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings, get_settings
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings, get_settings
 
 TINY_MODEL_ID = "inferloop/tiny-random-sd"
 TINY_SEED = 20240613

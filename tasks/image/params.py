@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings
 
 MIN_SIDE = 64
 MAX_SIDE = 1024
 # largest width/height per account tier (image-api.md: 64 <= width <= 1024)
 TIER_MAX_SIDE = {"starter": 512, "professional": 768, "business": 1024, "enterprise": 1024}
 MAX_SEED = 2**32 - 1
+# denoising steps when none are given (check_generation, the image_generate flow): the default of the setting
+# INFERLOOP_IMAGE_DEFAULT_STEPS, which the API uses for requests without num_inference_steps
+DEFAULT_STEPS: int = Settings.model_fields["image_default_steps"].default
 
 
 def invalid(parameter: str, value: Any, constraint: str, message: str | None = None) -> InferloopError:
@@ -49,9 +53,9 @@ def check_prompt(name: str, value: Any, required: bool = True, max_len: int = 20
 
 
 def check_generation(*, prompts: list[Any], negative_prompt: Any = None, width: Any = 512, height: Any = 512,
-                     num_inference_steps: Any = 50, guidance_scale: Any = 7.5, seed: Any = None, count: Any = 1,
-                     batch_size: Any = None, tier: str | None = None, max_steps: int = 150, max_count: int = 8,
-                     max_prompts: int = 64, prompt_field: str = "prompt") -> dict[str, Any]:
+                     num_inference_steps: Any = DEFAULT_STEPS, guidance_scale: Any = 7.5, seed: Any = None,
+                     count: Any = 1, batch_size: Any = None, tier: str | None = None, max_steps: int = 150,
+                     max_count: int = 8, max_prompts: int = 64, prompt_field: str = "prompt") -> dict[str, Any]:
     """Every check of a generation request; returns the clean values."""
     if not isinstance(prompts, list) or not prompts:
         raise invalid(prompt_field, prompts, "a non-empty list of prompts" if prompt_field == "prompts"

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 
 FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF"}
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.image import pixels
 
 METRICS = ("sharpness", "contrast", "brightness", "noise", "resolution")
 DEFAULT_METRICS = ("sharpness", "contrast", "brightness", "noise", "resolution")
-# the documented thresholds (README "Image validation")
+# the documented thresholds (image-api.md; docs/image.md)
 THRESHOLDS: dict[str, dict[str, float]] = {
     "sharpness": {"min": 50.0},                   # variance of the Laplacian, 8-bit grey
     "contrast": {"min": 0.25},                    # (p98 - p2) / 255 of grey

@@ -16,7 +16,7 @@ H = {"X-API-Key": API_KEY}
 SLOW = {"sdv_model": "ctgan", "epochs": 3000, "batch_size": 100}   # trains for minutes: time to act on it
 # the embedded Prefect server keeps its state in SQLite: with Prefect's own 60 s busy timeout its writers now and
 # then queued behind one lock for that long (about once per full run on these 2 cores; the platform now runs it
-# with 5 s, inferloop/prefect_server.py). A request caught in such a wait is slow, not failed: give it time.
+# with 5 s, inferloop/runtime/prefect_server.py). A request caught in such a wait is slow, not failed: give it time.
 HTTP_TIMEOUT = 150
 
 

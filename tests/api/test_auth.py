@@ -60,7 +60,7 @@ def test_admin_endpoints_need_an_admin(api_no_prefect):
 def test_keys_are_stored_hashed(api_no_prefect):
     from sqlalchemy import select
 
-    from inferloop import db
+    from inferloop.core import db
 
     key, info = new_key(api_no_prefect)
     with db.session_scope() as s:

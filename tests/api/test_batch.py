@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.api.jobs_helpers import SLOW, flow_run_process
 from tests.support import API_KEY, OTHER_KEY
 from tests.tabular_data import customers

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import db
+from inferloop.core import db
 from tests.api.jobs_helpers import submit, upload, wait_for
 from tests.support import API_KEY, OTHER_KEY
 from tests.tabular_data import customers

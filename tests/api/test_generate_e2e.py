@@ -67,7 +67,7 @@ def test_each_algorithm_generates(api, data):
 
 def stored_manifest(gen_id: str) -> dict:
     from api.jobs import read_manifest
-    from inferloop import db
+    from inferloop.core import db
 
     with db.session_scope() as s:
         return read_manifest(s.get(db.Job, gen_id).flow_run_id)
@@ -136,7 +136,7 @@ def test_run_visible_in_prefect_with_tasks_and_quality_artifact(api, one_generat
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter
 
-    from inferloop import db
+    from inferloop.core import db
 
     with db.session_scope() as s:
         flow_run_id = s.get(db.Job, one_generation["id"]).flow_run_id

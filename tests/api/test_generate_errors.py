@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.support import API_KEY
 from tests.tabular_data import customers
 

@@ -9,7 +9,8 @@ import time
 
 import httpx
 
-from tests.api.jobs_helpers import H, SLOW, flow_run_process, status, submit, upload, wait_for, wait_for_progress
+from tests.api.jobs_helpers import (H, SLOW, flow_run_process, status, submit, upload, wait_for,
+                                    wait_for_progress)
 from tests.api.test_jobs import flow_run_id
 from tests.conftest import api_settings
 from tests.receiver import Receiver, assert_signed

@@ -12,7 +12,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.api.jobs_helpers import (H, SLOW, flow_run_process, status, submit, upload, wait_for,
                                     wait_for_progress, wait_for_state)
 from tests.support import OTHER_KEY

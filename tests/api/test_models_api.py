@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.api.jobs_helpers import H, upload
 from tests.support import OTHER_KEY
 from tests.tabular_data import customers

@@ -163,7 +163,7 @@ def test_sync_timeout_returns_504_then_the_job_completes(api, settings, s3_bucke
     endpoint waits its limit, then answers 504 with the job id. The tables have orphans, dropped with the
     older drop_orphans spelling."""
     from api.main import create_app
-    from inferloop import storage
+    from inferloop.core import storage
 
     tables, rels = shop_chain(20)
     orders = tables["orders"]
@@ -194,7 +194,7 @@ def test_estimate_past_the_limit_answers_202_at_once_and_the_client_follows_the_
     """Uploaded tables have known sizes: the run's estimate exceeds a 1 s limit, so the endpoint answers 202
     with the job at once; the Python client follows that job to its tables."""
     from api.main import create_app
-    from inferloop.client import TabularClient
+    from inferloop_client import TabularClient
 
     tables, rels = shop_chain(20)
     answers: list[httpx.Response] = []

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import db, storage
-from inferloop.errors import InferloopError
+from inferloop.core import db, storage
+from inferloop.core.errors import InferloopError
 from tests.api.jobs_helpers import H, upload
 from tests.support import OTHER_KEY
 
@@ -123,7 +123,7 @@ def test_odd_files_are_analysed(api, name, df):
 
 
 def test_python_flow_call(prefect_platform, tmp_path):
-    from flows.privacy_analysis import privacy_analysis
+    from flows.tabular.privacy_analysis import privacy_analysis
 
     path = tmp_path / "patients.csv"
     patients().to_csv(path, index=False)

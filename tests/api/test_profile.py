@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.support import API_KEY, OTHER_KEY
 from tests.tabular_data import customers
 
@@ -138,8 +138,8 @@ def test_odd_but_valid_files(api, kind):
 
 
 def test_python_flow_call(prefect_platform, tmp_path):
-    from flows.profile_data import profile
-    from inferloop.errors import InferloopError
+    from flows.tabular.profile_data import profile
+    from inferloop.core.errors import InferloopError
 
     path = tmp_path / "customers.parquet"
     customers(120).to_parquet(path, index=False)

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import update
 
-from inferloop import TabularClient, db
+from inferloop import TabularClient
+from inferloop.core import db
 from tests.spec_examples import (SYNTHGEN_PATH, bash_commands, localize, python_blocks, section, spec_code_block,
                                  spec_or_skip, synthgen_workflow)
 from tests.support import API_KEY

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from inferloop import db, storage
-from inferloop.auth import owner_of_bootstrap_key
+from inferloop.core import db, storage
+from inferloop.core.auth import owner_of_bootstrap_key
 from tests.support import API_KEY, OTHER_KEY, ApiServer
 from tests.tabular_data import customers
 
@@ -30,8 +30,8 @@ COLUMNS = list(customers(5).columns)
 
 def register_model(owner: str, status: str = "ready", train: bool = True) -> str:
     """A models-table row for `owner`; with `train`, a fitted gaussian_copula saved as the train flow does."""
-    from tasks.model_store import save_model
-    from tasks.synthesizers import build
+    from tasks.tabular.model_store import save_model
+    from tasks.tabular.synthesizers import build
 
     model_id = db.new_id("model")
     uri = None
@@ -97,7 +97,7 @@ def wait_gone(pid: int, timeout: float = 15) -> bool:
 
 
 def sampler_children() -> list[int]:
-    """PIDs of this process's `tasks.stream_sampler` children (the test API serves from this process)."""
+    """PIDs of this process's `tasks.tabular.stream_sampler` children (the test API serves from this process)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
@@ -107,7 +107,7 @@ def sampler_children() -> list[int]:
                 cmdline = f.read()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == os.getpid() and b"tasks.stream_sampler" in cmdline:
+        if ppid == os.getpid() and b"tasks.tabular.stream_sampler" in cmdline:
             found.append(int(entry))
     return found
 
@@ -260,7 +260,7 @@ def test_unloadable_model_is_a_clear_error_and_leaves_no_process(api_no_prefect)
 def test_sampler_events_keep_line_breaks_and_missing_values():
     import pandas as pd
 
-    from tasks.stream_sampler import header_event, record_events
+    from tasks.tabular.stream_sampler import header_event, record_events
 
     frame = pd.DataFrame({"note": ["two\nlines", "plain", "cr\r\nlf"], "x": [1.5, None, 3.0],
                           "when": pd.to_datetime(["2024-01-02", None, "2024-03-04"])})

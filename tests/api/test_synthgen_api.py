@@ -10,7 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.api.jobs_helpers import upload
 from tests.support import API_KEY, OTHER_KEY
 from tests.tabular_data import customers

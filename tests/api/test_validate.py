@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.api.test_generate_errors import assert_error, stored_runs
 from tests.support import API_KEY, OTHER_KEY
 from tests.tasks.test_quality import signal
@@ -118,7 +118,7 @@ def test_single_row_synthetic_with_chosen_metrics(api):
 
 
 def test_python_flow_call(prefect_platform, tmp_path):
-    from flows.validate import validate
+    from flows.tabular.validate import validate
 
     real, syn = signal(200, 1), signal(200, 3)
     real.to_csv(tmp_path / "real.csv", index=False)

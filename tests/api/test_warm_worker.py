@@ -15,19 +15,19 @@ import httpx
 import psutil
 import pytest
 
-from inferloop.auth import owner_of_bootstrap_key
-from inferloop.settings import PROJECT_DIR
+from inferloop.core.auth import owner_of_bootstrap_key
+from inferloop.core.settings import PROJECT_DIR
 from tests.api.jobs_helpers import SLOW, flow_run_process, status, submit, upload, wait_for, wait_for_progress
 from tests.api.test_stream import HEADERS, of, read_events, register_model, wait_gone
 from tests.support import API_KEY
 
-LAUNCHER = str(PROJECT_DIR / "inferloop" / "warm_launch.py")
+LAUNCHER = str(PROJECT_DIR / "inferloop" / "runtime" / "warm_launch.py")
 
 
 @pytest.fixture()
 def zygote(prefect_platform) -> psutil.Process:
     """The running zygote, once it listens (it imports for some seconds after the platform starts)."""
-    from inferloop.zygote import zygote_socket
+    from inferloop.runtime.zygote import zygote_socket
 
     path = zygote_socket(prefect_platform.settings)
     proc = psutil.Process(prefect_platform.procs["zygote"].pid)
@@ -49,7 +49,7 @@ def launch(zygote_path: str | None, *args: str, env: dict | None = None, **kwarg
 
 
 def socket_of(platform) -> str:
-    from inferloop.zygote import zygote_socket
+    from inferloop.runtime.zygote import zygote_socket
 
     return str(zygote_socket(platform.settings))
 
@@ -86,7 +86,7 @@ def test_launcher_relays_exit_status_and_signals(prefect_platform, zygote):
     psutil.wait_procs(zygote.children(), timeout=30)  # runs of earlier tests end first
     # a module's exit status comes back through the launcher, warm and cold alike
     for socket_path in (path, "/nonexistent/zygote.sock"):
-        proc = launch(socket_path, "tasks.stream_sampler", "--format", "xml", "x")
+        proc = launch(socket_path, "tasks.tabular.stream_sampler", "--format", "xml", "x")
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 2 and b"invalid choice: 'xml'" in err, err
     # stdout reaches the launcher's own stdout
@@ -110,7 +110,7 @@ def test_launcher_relays_exit_status_and_signals(prefect_platform, zygote):
 
 def test_runs_get_the_torch_thread_cap_warm_and_cold(prefect_platform, zygote):
     """A forked run gets the zygote's cap; a run that starts cold (no zygote) gets it through OMP_NUM_THREADS."""
-    from inferloop.zygote import torch_threads_per_run
+    from inferloop.runtime.zygote import torch_threads_per_run
 
     warm = launch(socket_of(prefect_platform), "tests.print_torch_threads")
     out, err = warm.communicate(timeout=120)

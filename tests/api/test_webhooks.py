@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import update
 
 from api.deps import owner_of_key
-from inferloop import db
-from inferloop.webhooks import deliver_due, enqueue
+from inferloop.core import db
+from inferloop.core.webhooks import deliver_due, enqueue
 from tests.support import API_KEY, OTHER_KEY, ApiServer, free_port
 from tests.receiver import Received, Receiver, assert_signed  # noqa: F401
 from tests.spec_examples import load_spec_function, spec_or_skip
@@ -52,7 +52,7 @@ def wh_settings(settings):
 def make_app(settings):
     """The real app (without its background watcher) with the webhooks router under /api/tabular."""
     from api.main import create_app
-    from api.routers import webhooks as webhooks_router
+    from api.tabular import webhooks as webhooks_router
 
     no_watcher = "run_watcher" in inspect.signature(create_app).parameters
     app = create_app(settings, run_watcher=False) if no_watcher else create_app(settings)

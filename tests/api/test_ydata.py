@@ -18,8 +18,8 @@ import pandas as pd
 import psutil
 import pytest
 
-from inferloop import ydata_env
-from inferloop.settings import PROJECT_DIR, get_settings
+from inferloop.runtime import ydata_env
+from inferloop.core.settings import PROJECT_DIR, get_settings
 from tests.api.jobs_helpers import H, status, submit, upload
 from tests.api.test_stream import read_events
 from tests.receiver import Receiver
@@ -47,7 +47,7 @@ def download(api: str, gen_id: str) -> bytes:
 
 def flow_run_of(job_id: str):
     from api import dispatch
-    from inferloop import db
+    from inferloop.core import db
 
     with db.session_scope() as s:
         run_id = s.get(db.Job, job_id).flow_run_id
@@ -183,7 +183,7 @@ def test_async_job_reports_epochs_and_calls_back_then_a_saved_model_samples(api)
                       headers=H, timeout=300) as r:
         assert r.status_code == 200, r.read()
         launcher = psutil.Process(int(r.headers["X-Stream-Worker-Pid"])).cmdline()
-        assert launcher[0] == str(YDATA_PYTHON) and launcher[3].endswith("inferloop/warm_launch.py"), launcher
+        assert launcher[0] == str(YDATA_PYTHON) and launcher[3].endswith("inferloop/runtime/warm_launch.py"), launcher
         events = read_events(r.iter_lines(), stop_after_records=25)
     records = [json.loads(data) for name, data in events if name == "record"]
     assert len(records) == 25 and set(records[0]) == set(customers(5).columns)
@@ -210,7 +210,7 @@ def test_batch_runs_its_files_on_the_ydata_pool(api, settings):
 
 ADAPTER_CHECK = """
 import json, sys
-from tasks.synthesizers import build, load_model
+from tasks.tabular.synthesizers import build, load_model
 from tests.tabular_data import customers
 table = customers(120)
 out = {}
@@ -239,7 +239,7 @@ print(json.dumps(out))
 
 @needs_ydata
 def test_every_ydata_model_fits_samples_reproducibly_and_reloads():
-    from tasks.synthesizers.registry import YDATA_MODEL_KEYS
+    from tasks.tabular.synthesizers.registry import YDATA_MODEL_KEYS
 
     r = subprocess.run([str(YDATA_PYTHON), "-c", ADAPTER_CHECK, *YDATA_MODEL_KEYS], capture_output=True, text=True,
                        cwd=str(PROJECT_DIR), env=ydata_env.process_env(dict(os.environ)), timeout=900)
@@ -273,7 +273,7 @@ def test_the_ydata_worker_is_supervised(prefect_platform):
 def test_ydata_runs_fork_from_a_zygote_of_their_environment(prefect_platform):
     """The ydata pool's runs start through the warm launcher from a zygote that imported TensorFlow and
     ydata-synthetic once (the main zygote could not: another interpreter); it is supervised like the worker."""
-    from inferloop.zygote import zygote_socket
+    from inferloop.runtime.zygote import zygote_socket
 
     proc = prefect_platform.procs[ydata_env.ZYGOTE_NAME]
     assert proc.args[0] == str(YDATA_PYTHON)
@@ -283,13 +283,13 @@ def test_ydata_runs_fork_from_a_zygote_of_their_environment(prefect_platform):
         assert proc.poll() is None and time.monotonic() < end, "the ydata zygote does not listen"
         time.sleep(0.2)
     env = ydata_env.process_env({**os.environ, "INFERLOOP_ZYGOTE_SOCKET": str(path)})
-    launcher = subprocess.run([str(YDATA_PYTHON), "-I", "-S", str(PROJECT_DIR / "inferloop" / "warm_launch.py"),
+    launcher = subprocess.run([str(YDATA_PYTHON), "-I", "-S", str(PROJECT_DIR / "inferloop" / "runtime" / "warm_launch.py"),
                                "-m", "tests.print_fork_origin"], env=env, cwd=str(PROJECT_DIR),
                               capture_output=True, text=True, timeout=120)
     assert launcher.returncode == 0, launcher.stderr
     assert json.loads(launcher.stdout) == {"ppid": proc.pid, "tensorflow": True}
     command = (PROJECT_DIR / "deployments" / "ydata.prefect.yaml").read_text()
-    assert "inferloop/warm_launch.py -m prefect.engine" in command
+    assert "inferloop/runtime/warm_launch.py -m prefect.engine" in command
 
     proc.kill()
     end = time.monotonic() + 60

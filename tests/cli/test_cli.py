@@ -8,7 +8,7 @@ import stat
 import httpx
 from typer.testing import CliRunner
 
-from inferloop.cli import app
+from inferloop.cli.main import app
 
 runner = CliRunner()
 
@@ -54,4 +54,4 @@ def test_usage_command_reads_key_from_config(api_no_prefect, tmp_path, monkeypat
     assert json.loads(r.output)["period"] == "24h"
     monkeypatch.setenv("INFERLOOP_API_KEY", "il_wrong")
     r = runner.invoke(app, ["usage"])
-    assert r.exit_code == 3 and "UNAUTHORIZED" in r.output  # 3: authentication (inferloop/cli_common.py)
+    assert r.exit_code == 3 and "UNAUTHORIZED" in r.output  # 3: authentication (inferloop/cli/common.py)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from inferloop.cli import app
+from inferloop.cli.main import app
 from tests.support import API_KEY, free_port
 from tests.tabular_data import customers
 

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from inferloop.settings import PROJECT_DIR
+from inferloop.core.settings import PROJECT_DIR
 from tests.support import free_port
 
 START_TIMEOUT = 300  # a Prefect server needs ~20 s here, more on a loaded machine

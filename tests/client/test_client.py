@@ -13,7 +13,7 @@ import pytest
 
 from inferloop import (APIConnectionError, APITimeoutError, AuthenticationError, ConflictError, JobCancelledError,
                        NotFoundError, RateLimitError, TabularClient, ValidationError)
-from inferloop.client.http import RetryPolicy, Transport
+from inferloop_client.http import RetryPolicy, Transport
 from tests.support import API_KEY, free_port
 from tests.tabular_data import customers
 

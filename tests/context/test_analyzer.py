@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context.analyzer import LexiconAnalyzer, check_context
 from tasks.context.llm import LLMAnalyzer
 

@@ -10,7 +10,7 @@ import httpx
 import polars as pl
 import pytest
 
-from inferloop import storage
+from inferloop.core import storage
 from tests.context.helpers import SHOP, check_shop_rules, child_runs, get, post, wait_job
 from tests.receiver import Receiver
 from tests.support import OTHER_KEY

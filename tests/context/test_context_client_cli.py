@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from inferloop import ContextClient
-from inferloop.cli import app
-from inferloop.client import NotFoundError, ServerError, ValidationError
+from inferloop.cli.main import app
+from inferloop_client import NotFoundError, ServerError, ValidationError
 from tests.context.helpers import SHOP
 from tests.support import API_KEY
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import polars as pl
 
-from inferloop import storage
+from inferloop.core import storage
 from tests.context.helpers import SHOP, check_shop_rules, child_runs
 
 
@@ -19,9 +19,9 @@ def read(uris: list[str]) -> pl.DataFrame:
 
 
 def test_python_flow_calls(prefect_platform):
-    from flows.context_corpus import context_corpus
-    from flows.context_export import context_export
-    from flows.context_sample import context_sample
+    from flows.context.corpus import context_corpus
+    from flows.context.export import context_export
+    from flows.context.sample import context_sample
 
     m = context_sample(context=SHOP, sample_size=4, seed=1)
     assert m["kind"] == "sample" and m["counts"]["customers"] == 4

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.context.helpers import H, SHOP, post
 from tests.context.test_analyzer import LLM_ANSWER, fake_llm
 from tests.support import ApiServer

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import polars as pl
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.context.analyzer import LexiconAnalyzer
 from tasks.context.feedback import apply_feedback
 from tasks.context.generate import generate_tables, uuid_keys

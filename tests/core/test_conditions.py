@@ -1,4 +1,4 @@
-"""inferloop.conditions: parsing, column summaries, feasibility checks, drawing conditioned values, row tests."""
+"""tasks.tabular.conditions: parsing, column summaries, feasibility checks, drawing conditioned values, row tests."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop.conditions import (
-    Condition,
-    check_conditions,
-    condition_mask,
-    draw_known,
-    parse_conditions,
-    snap_near,
-    summarize_columns,
-)
-from inferloop.errors import InferloopError
+from tasks.tabular.conditions import (Condition, check_conditions, condition_mask, draw_known,
+                                      parse_conditions, snap_near, summarize_columns)
+from inferloop.core.errors import InferloopError
 from tests.tabular_data import customers
 
 

@@ -1,20 +1,13 @@
-"""inferloop.constraint_specs: the documented constraint set, strict expressions, files and sum ordering."""
+"""tasks.tabular.constraint_specs: the documented constraint set, strict expressions, files and sum ordering."""
 
 from __future__ import annotations
 
 import pytest
 
-from inferloop.constraint_specs import (
-    check_columns_exist,
-    constraint_columns,
-    derived_columns,
-    describe,
-    load_constraint_file,
-    parse_constraints,
-    parse_expression,
-    transform_order,
-)
-from inferloop.errors import InferloopError
+from tasks.tabular.constraint_specs import (check_columns_exist, constraint_columns, derived_columns,
+                                            describe, load_constraint_file, parse_constraints,
+                                            parse_expression, transform_order)
+from inferloop.core.errors import InferloopError
 
 DOCUMENTED = {
     "name": "business_rules",

@@ -1,4 +1,4 @@
-"""inferloop.export_stream: every format x compression round-trips, in bounded memory."""
+"""tasks.tabular.export_stream: every format x compression round-trips, in bounded memory."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 import snappy
 
-from inferloop import export_stream
-from inferloop.errors import InferloopError
-from inferloop.export_stream import COMPRESSIONS, FORMATS, check_options, filename, media_type, stream
+from tasks.tabular import export_stream
+from inferloop.core.errors import InferloopError
+from tasks.tabular.export_stream import COMPRESSIONS, FORMATS, check_options, filename, media_type, stream
 
 ROWS = 200_000
 CHUNK = 256 * 1024
@@ -246,7 +246,7 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
 
 
 def test_stream_from_s3(s3_bucket: str) -> None:
-    from inferloop.storage import open_uri
+    from inferloop.core.storage import open_uri
 
     uri = f"{s3_bucket}/runs/r1/synthetic.parquet"
     with open_uri(uri, "wb") as f:

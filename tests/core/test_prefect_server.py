@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from inferloop.prefect_server import shorten_sqlite_busy_timeout
+from inferloop.runtime.prefect_server import shorten_sqlite_busy_timeout
 
 
 def test_prefect_sqlite_connections_get_the_short_busy_timeout(tmp_path):
@@ -23,4 +23,4 @@ def test_the_platform_runs_it(prefect_platform):
     import psutil
 
     server = psutil.Process(prefect_platform.procs["prefect-server"].pid)
-    assert "inferloop.prefect_server" in server.cmdline()
+    assert "inferloop.runtime.prefect_server" in server.cmdline()

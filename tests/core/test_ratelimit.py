@@ -18,12 +18,12 @@ from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from inferloop import db, ratelimit
-from inferloop.auth import Principal
-from inferloop.errors import InferloopError
-from inferloop.ratelimit import (RateState, SQLStorage, check_generation, compute_seconds_this_month, hourly,
-                                 month_start, rate_headers, request_limit, window_state)
-from inferloop.settings import Settings
+from inferloop.core import db, ratelimit
+from inferloop.core.auth import Principal
+from inferloop.core.errors import InferloopError
+from inferloop.core.ratelimit import (RateState, SQLStorage, check_generation, compute_seconds_this_month,
+                                      hourly, month_start, rate_headers, request_limit, window_state)
+from inferloop.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -124,8 +124,8 @@ def test_counters_survive_a_restart(cfg):
     p = caller("starter")
     for _ in range(3):
         request_limit(p, cfg)
-    code = ("import sys; from inferloop.auth import Principal; from inferloop.ratelimit import request_limit; "
-            "from inferloop.settings import Settings; "
+    code = ("import sys; from inferloop.core.auth import Principal; from inferloop.core.ratelimit import request_limit; "
+            "from inferloop.core.settings import Settings; "
             "s = Settings(database_url=sys.argv[1]); p = Principal(sys.argv[2], 'starter', False, 'api_key'); "
             "print([request_limit(p, s).remaining for _ in range(4)])")
     out = subprocess.run([sys.executable, "-c", code, cfg.database, p.owner], cwd=ROOT, capture_output=True,

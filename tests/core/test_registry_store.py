@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import inspect
 
 from tests.support import TEST_HOME  # noqa: F401  (sets the test environment first)
-from inferloop import db, registry  # noqa: E402
-from inferloop.errors import InferloopError  # noqa: E402
-from inferloop.settings import get_settings  # noqa: E402
+from inferloop.core import db, registry
+from inferloop.core.errors import InferloopError  # noqa: E402
+from inferloop.core.settings import get_settings  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)

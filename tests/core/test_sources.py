@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings
-from inferloop.sources import check_data_url
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings
+from inferloop.core.sources import check_data_url
 
 
 @pytest.fixture()

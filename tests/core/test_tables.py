@@ -1,4 +1,4 @@
-"""inferloop.tables: format detection, reading csv/parquet/json(l) and the documented INVALID_FILE errors."""
+"""tasks.tabular.tables: format detection, reading csv/parquet/json(l) and the documented INVALID_FILE errors."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from inferloop import tables
-from inferloop.errors import InferloopError
-from inferloop.tables import SUPPORTED_FORMATS, detect_format, read_table, validate_upload
+from tasks.tabular import tables
+from inferloop.core.errors import InferloopError
+from tasks.tabular.tables import SUPPORTED_FORMATS, detect_format, read_table, validate_upload
 
 
 def write(tmp_path: Path, name: str, data: bytes | str) -> str:
@@ -297,7 +297,7 @@ def test_validate_upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_read_from_s3(s3_bucket: str) -> None:
-    from inferloop.storage import open_uri
+    from inferloop.core.storage import open_uri
 
     with open_uri(f"{s3_bucket}/in/data.csv", "wb") as f:
         f.write("a,é\n1,ü\n2,ö\n".encode())

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from inferloop import auth, db
-from inferloop.auth import Principal
-from inferloop.errors import InferloopError
-from inferloop.ratelimit import check_generation, request_limit
-from inferloop.settings import Settings
-from inferloop.usage import usage_report
+from inferloop.core import auth, db
+from inferloop.core.auth import Principal
+from inferloop.core.errors import InferloopError
+from inferloop.core.ratelimit import check_generation, request_limit
+from inferloop.core.settings import Settings
+from inferloop.core.usage import usage_report
 from tests.support import API_KEY
 
 NOW = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)

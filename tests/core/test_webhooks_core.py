@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings
-from inferloop.webhooks import (EVENTS, canonical_json, check_events, check_secret, check_webhook_url,
-                                make_payload, render, sign)
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings
+from inferloop.core.webhooks import (EVENTS, canonical_json, check_events, check_secret, check_webhook_url,
+                                     make_payload, render, sign)
 from tests.spec_examples import load_spec_function, spec_code_block, spec_or_skip
 
 SECRET = "whsec-core-0123456789"

@@ -77,8 +77,11 @@ def test_every_flow_is_deployed_on_the_pool_and_the_example_schedule_is_inactive
 
 def test_no_flow_module_shadows_the_standard_library():
     """Prefect puts an entrypoint's folder on sys.path: flows/profile.py once hid the stdlib `profile`
-    (cProfile, imported during training, then failed)."""
+    (cProfile, imported during training, then failed). No module of a flow folder may share its name with a
+    module of the standard library or of an installed package."""
+    import importlib.util
     import sys
 
-    shadowing = {p.stem for p in (ROOT / "flows").glob("*.py")} & set(sys.stdlib_module_names)
+    stems = {p.stem for p in (ROOT / "flows").rglob("*.py")} - {"__init__"}
+    shadowing = {s for s in stems if s in sys.stdlib_module_names or importlib.util.find_spec(s) is not None}
     assert not shadowing, f"rename these flow modules: {shadowing}"

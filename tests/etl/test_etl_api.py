@@ -276,7 +276,7 @@ def test_webhook_registration_checks(client, user):
 
 def test_client_login_typed_errors_and_nl_query(client, url, shop):
     from inferloop import EtlClient
-    from inferloop.client import AuthenticationError, ValidationError
+    from inferloop_client import AuthenticationError, ValidationError
 
     email, password, _ = new_user(client)
     with pytest.raises(AuthenticationError):
@@ -294,7 +294,7 @@ def test_client_login_typed_errors_and_nl_query(client, url, shop):
 def test_cli_query_and_exit_codes(client, url, user, shop, monkeypatch):
     from typer.testing import CliRunner
 
-    from inferloop.cli import app
+    from inferloop.cli.main import app
 
     token = user["Authorization"].split()[1]
     runner = CliRunner()

@@ -11,7 +11,7 @@ import stat
 import polars as pl
 import pytest
 
-from inferloop.errors import InferloopError
+from inferloop.core.errors import InferloopError
 from tasks.etl import advice, nl, sqlguard, stage
 from tasks.etl import connectors as conns
 from tasks.etl import transform as tf
@@ -210,7 +210,7 @@ def test_storage_advice_rules():
 # --- credentials and logins ---------------------------------------------------------------------------------
 
 def test_credentials_encrypted_with_a_0600_key_file(tmp_path):
-    from inferloop.settings import Settings
+    from inferloop.core.settings import Settings
     from tasks.etl import secrets
 
     s = Settings(home=tmp_path)
@@ -222,7 +222,7 @@ def test_credentials_encrypted_with_a_0600_key_file(tmp_path):
 
 
 def test_password_hashing():
-    from inferloop import logins
+    from inferloop.core import logins
 
     h = logins.hash_password("correct horse")
     assert h.startswith("scrypt$") and "correct" not in h
@@ -252,7 +252,7 @@ def run_steps(src, dst, sql, table, tmp, mode="replace", spec=None, exps=None, c
 
 
 def make(ctype, config, tmp_path=None):
-    from inferloop.settings import get_settings
+    from inferloop.core.settings import get_settings
 
     s = get_settings().model_copy(update={"allowed_roots": str(tmp_path)}) if tmp_path else get_settings()
     return conns.make(ctype, *conns.normalize_config(ctype, config, {}, s), s)
@@ -337,8 +337,8 @@ def test_stage_roundtrip(tmp_path):
 
 def test_a_scheduled_run_registers_its_job_once():
     """Runs made by the Prefect scheduler become jobs (webhooks, listings) when they start."""
-    from inferloop import db
-    from inferloop.settings import get_settings
+    from inferloop.core import db
+    from inferloop.core.settings import get_settings
     from tasks.etl import store
 
     db.migrate(get_settings().database)

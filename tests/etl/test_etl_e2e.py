@@ -264,7 +264,7 @@ def test_params_bind_placeholders_and_bad_input_creates_nothing(client, url, use
 
 def test_plain_flow_call_pg_to_mariadb(dbs):
     """The same flow as a plain Python call, with inline connectors (no metadata store entries)."""
-    from flows.etl_pipeline import etl_pipeline
+    from flows.etl.pipeline import etl_pipeline
 
     schema, mydb = dbs
     manifest = etl_pipeline(

@@ -8,8 +8,8 @@ from uuid import UUID
 import pandas as pd
 import pytest
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 from tests.tabular_data import customers
 
 
@@ -25,7 +25,7 @@ def child_runs(parent_id: str) -> list:
 
 
 def test_python_batch_call(prefect_platform, tmp_path):
-    from flows.batch import batch
+    from flows.tabular.batch import batch
 
     customers(80, seed=1).to_csv(tmp_path / "first.csv", index=False)
     customers(60, seed=2).to_parquet(tmp_path / "second.parquet", index=False)
@@ -61,7 +61,7 @@ def test_python_batch_call(prefect_platform, tmp_path):
     ({"common_parameters": {"num_rows": 0}}, "num_rows"),
 ])
 def test_python_batch_rejects_bad_input(prefect_platform, kwargs, field):
-    from flows.batch import batch
+    from flows.tabular.batch import batch
 
     with pytest.raises(InferloopError) as exc:
         batch(**{"files": [{"url": "/x/a.csv"}], **kwargs})

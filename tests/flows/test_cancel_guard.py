@@ -12,8 +12,8 @@ from types import SimpleNamespace
 from prefect.client.schemas.objects import StateType
 
 from flows.cancel_guard import cancelled_before_start
-from inferloop import storage
-from inferloop.settings import PROJECT_DIR
+from inferloop.core import storage
+from inferloop.core.settings import PROJECT_DIR
 from tests.tabular_data import customers
 
 

@@ -1,4 +1,4 @@
-"""The `generate` flow called from Python (`from flows.generate import generate`), on odd but valid data."""
+"""The `generate` flow called from Python (`from flows.tabular.generate import generate`), on odd but valid data."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import storage
-from inferloop.errors import InferloopError
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
 from tests.tabular_data import customers
 
 
 def run(tmp_path, df: pd.DataFrame, **kw) -> tuple[dict, pd.DataFrame]:
-    from flows.generate import generate
+    from flows.tabular.generate import generate
 
     path = tmp_path / "input.csv"
     df.to_csv(path, index=False)
@@ -57,7 +57,7 @@ def test_odd_but_valid_data(prefect_platform, tmp_path, name):
 
 
 def test_flow_rejects_bad_parameters(prefect_platform, tmp_path):
-    from flows.generate import generate
+    from flows.tabular.generate import generate
 
     path = tmp_path / "in.csv"
     customers(20).to_csv(path, index=False)
@@ -67,7 +67,7 @@ def test_flow_rejects_bad_parameters(prefect_platform, tmp_path):
 
 
 def test_flow_reads_from_s3(prefect_platform, s3_bucket):
-    from flows.generate import generate
+    from flows.tabular.generate import generate
 
     uri = f"{s3_bucket}/inputs/customers.parquet"
     with storage.open_uri(uri, "wb") as f:
@@ -78,7 +78,7 @@ def test_flow_reads_from_s3(prefect_platform, s3_bucket):
 
 def test_storage_on_s3(prefect_platform, s3_bucket, tmp_path, monkeypatch):
     """With INFERLOOP_STORAGE_URL=s3://..., outputs and the manifest are written to the bucket."""
-    from inferloop.settings import get_settings
+    from inferloop.core.settings import get_settings
 
     monkeypatch.setenv("INFERLOOP_STORAGE_URL", f"{s3_bucket}/platform")
     get_settings.cache_clear()

@@ -11,6 +11,6 @@ os.environ.setdefault("INFERLOOP_IMAGE_TORCH_THREADS", "1")
 # requests that give no num_inference_steps (the SDK example of image-api.md) denoise 4 steps, not 50
 os.environ.setdefault("INFERLOOP_IMAGE_DEFAULT_STEPS", "4")
 
-from inferloop.settings import get_settings  # noqa: E402
+from inferloop.core.settings import get_settings  # noqa: E402
 
 get_settings.cache_clear()  # in-process flow calls see it too

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from inferloop import db
+from inferloop.core import db
 from tests.support import API_KEY
 
 H = {"X-API-Key": API_KEY}

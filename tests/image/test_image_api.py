@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from inferloop import db, storage
+from inferloop.core import db, storage
 from tests.image.helpers import H, SMALL, get, job_row, post, wait_job, ws_messages, ws_url
 from tests.image.images import astronaut, gradient, png, text_with_pii
 from tests.receiver import Receiver

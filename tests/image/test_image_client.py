@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from inferloop import ImageClient, ValidationError
-from inferloop.cli import app
+from inferloop.cli.main import app
 from tests.image.images import astronaut, png
 from tests.support import API_KEY
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from inferloop import db
-from inferloop.settings import get_settings
+from inferloop.core import db
+from inferloop.core.settings import get_settings
 from tests.image.helpers import H
 from tests.image.images import gradient, png
 from tests.support import API_KEY

@@ -7,13 +7,13 @@ import shutil
 
 import pytest
 
-from inferloop.settings import get_settings
+from inferloop.core.settings import get_settings
 from tests.image.images import png, text_with_pii
 
 
 @pytest.fixture(scope="module")
 def first_run(prefect_platform):
-    from flows.image_generate import image_generate
+    from flows.image.generate import image_generate
 
     return image_generate(prompts=["a red bicycle"], width=64, height=64, num_inference_steps=2, seed=5)
 
@@ -32,7 +32,7 @@ def test_a_flow_call_generates_into_its_run_folder_with_seeds(first_run):
 
 
 def test_a_local_model_folder_loads_and_the_same_seed_gives_the_same_bytes(first_run, tmp_path, monkeypatch):
-    from flows.image_generate import image_generate
+    from flows.image.generate import image_generate
 
     shutil.copytree(first_run["model"]["path"], tmp_path / "acme" / "tiny-copy")
     monkeypatch.setenv("INFERLOOP_IMAGE_MODEL_DIR", str(tmp_path))
@@ -53,8 +53,8 @@ def test_a_local_model_folder_loads_and_the_same_seed_gives_the_same_bytes(first
 
 
 def test_validation_and_export_flows_on_local_files(first_run, tmp_path):
-    from flows.image_export import image_export
-    from flows.image_validate import image_validate_privacy, image_validate_quality
+    from flows.image.export import image_export
+    from flows.image.validate import image_validate_privacy, image_validate_quality
 
     folder = tmp_path / "set"
     folder.mkdir()
@@ -74,8 +74,8 @@ def test_validation_and_export_flows_on_local_files(first_run, tmp_path):
 def test_the_cancel_flag_stops_denoising_after_the_step_under_way(first_run):
     """The flag (set by POST /jobs/{id}/cancel) is read after every step: set before the run, denoising stops
     after step 1 and the run ends Cancelled."""
-    from flows.image_generate import image_generate
-    from inferloop import db, storage
+    from flows.image.generate import image_generate
+    from inferloop.core import db, storage
 
     db.migrate()  # the metadata store (the API's start-up does this; here there is no API)
     job_id = db.new_id("imgtest")

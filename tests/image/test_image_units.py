@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inferloop.errors import InferloopError
-from inferloop.settings import Settings
+from inferloop.core.errors import InferloopError
+from inferloop.core.settings import Settings
 from tasks.image import area, pixels, profile, quality
 from tasks.image.models import TINY_MODEL_ID, resolve_model
 from tasks.image.params import check_generation

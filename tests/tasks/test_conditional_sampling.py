@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop.conditions import parse_conditions
-from inferloop.errors import InferloopError
-from tasks.sample import sample_rows
-from tasks.synthesizers import build, load_model
+from tasks.tabular.conditions import parse_conditions
+from inferloop.core.errors import InferloopError
+from tasks.tabular.sample import sample_rows
+from tasks.tabular.synthesizers import build, load_model
 from tests.tabular_data import customers
 
 FAST = {"epochs": 1, "batch_size": 100}

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop.errors import InferloopError
-from tasks.synthesizers import build, load_model
-from tasks.train import train_model
+from inferloop.core.errors import InferloopError
+from tasks.tabular.synthesizers import build, load_model
+from tasks.tabular.train import train_model
 
 KEYS = ("sdv:gaussian_copula", "sdv:ctgan", "ctgan")
 CONSTRAINTS = {"name": "rules", "constraints": [

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import storage
-from inferloop.errors import InferloopError
-from tasks.multitable import (build_multitable, check_method, check_tables, integrity_report, method_choice,
-                              parse_schema)
-from tasks.multitable.matching import AttributeSpace, assign
-from tasks.multitable.quality import quality_report
-from tasks.multitable.store import load_multitable, save_multitable
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
+from tasks.tabular.multitable import (build_multitable, check_method, check_tables, integrity_report,
+                                      method_choice, parse_schema)
+from tasks.tabular.multitable.matching import AttributeSpace, assign
+from tasks.tabular.multitable.quality import quality_report
+from tasks.tabular.multitable.store import load_multitable, save_multitable
 from tests.multitable_data import nycflights, primary_keys_of, rel, shop_chain, shop_star, six_tables
 
 GC = "sdv:gaussian_copula"
@@ -278,7 +278,7 @@ def test_saved_model_samples_again(tmp_path):
 
 # ------------------------------------------------------------------------------------------ the flow
 def test_flow_rejects_bad_scale_factor(prefect_platform, tmp_path):
-    from flows.multitable import multitable
+    from flows.tabular.multitable import multitable
 
     path = tmp_path / "t.csv"
     pd.DataFrame({"a": [1, 2]}).to_csv(path, index=False)
@@ -291,7 +291,7 @@ def test_python_flow_call_on_nycflights_with_real_orphans_and_resample(prefect_p
     relationships into flights, two of them to airports (origin, dest); real orphans (tailnums not in planes,
     dests not in airports) refused, dropped or kept with an empty key. The flow runs as a plain Python call,
     saves its model, and the model samples again at another scale."""
-    from flows.multitable import multitable, multitable_sample
+    from flows.tabular.multitable import multitable, multitable_sample
 
     tables, rels = nycflights(400, seed=13, parents="referenced")
     sources = {}

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy.stats import wasserstein_distance
 
-from inferloop.errors import InferloopError
-from tasks import privacy as P
+from inferloop.core.errors import InferloopError
+from tasks.tabular import privacy as P
 
 ALL = list(P.ANALYSIS_TYPES)
 

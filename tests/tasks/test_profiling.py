@@ -9,17 +9,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from tasks.profile_report import markdown_summary, render_report
-from tasks.profiling import (
-    column_type,
-    correlations,
-    fit_distribution,
-    human_bytes,
-    numeric_columns,
-    parse_dates,
-    profile_data,
-    sample_frame,
-)
+from tasks.tabular.profile_report import markdown_summary, render_report
+from tasks.tabular.profiling import (column_type, correlations, fit_distribution, human_bytes,
+                                     numeric_columns, parse_dates, profile_data, sample_frame)
 from tests.tabular_data import customers
 
 

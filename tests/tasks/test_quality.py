@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop.errors import InferloopError
-from tasks.expectations import run_expectations
-from tasks.quality import (check_inputs, column_kinds, detect_quasi_identifiers, k_anonymity, ml_efficacy,
-                           parse_metrics, privacy_risk, statistical_similarity)
+from inferloop.core.errors import InferloopError
+from tasks.tabular.expectations import run_expectations
+from tasks.tabular.quality import (check_inputs, column_kinds, detect_quasi_identifiers, k_anonymity,
+                                   ml_efficacy, parse_metrics, privacy_risk, statistical_similarity)
 from tests.tabular_data import customers
 
 

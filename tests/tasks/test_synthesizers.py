@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop.errors import InferloopError
-from tasks.synthesizers import ALGORITHMS, MODEL_KEYS, SDV_MODELS, Synthesizer, build, load_model, resolve
+from inferloop.core.errors import InferloopError
+from tasks.tabular.synthesizers import (ALGORITHMS, MODEL_KEYS, SDV_MODELS, Synthesizer, build, load_model,
+                                        resolve)
 
 NEURAL = ("sdv:ctgan", "sdv:copulagan", "sdv:tvae", "ctgan")
 FAST = {"epochs": 1, "batch_size": 100}

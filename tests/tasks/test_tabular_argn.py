@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inferloop import storage
-from inferloop.errors import InferloopError
-from tasks.synthesizers import build, load_model, resolve
+from inferloop.core import storage
+from inferloop.core.errors import InferloopError
+from tasks.tabular.synthesizers import build, load_model, resolve
 from tests.tabular_data import customers
 
 FAST = {"max_epochs": 2, "model_size": "S", "batch_size": 32}
@@ -92,7 +92,7 @@ def test_bad_parameters_name_the_field(params, field):
 
 
 def test_importing_the_registry_does_not_import_the_engine():
-    code = "import sys, tasks.synthesizers; sys.exit('mostlyai.engine' in sys.modules)"
+    code = "import sys, tasks.tabular.synthesizers; sys.exit('mostlyai.engine' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -150,7 +150,7 @@ def test_sample_known_keeps_the_given_values(fitted, table):
         "income": [12345.678901, np.nan, 1e9, 50000.0, 0.5],  # 1e9 is far outside the training range
         "active": [True, False, True, False, True],
     }, index=[10, 11, 12, 13, 14])
-    from tasks.synthesizers.base import seeded
+    from tasks.tabular.synthesizers.base import seeded
 
     with seeded(3):
         out = model._sample_known(known)
@@ -180,7 +180,7 @@ def test_differential_privacy_reports_the_epsilon_spent(table):
 
 
 def run_flow(path, seed: int) -> tuple[dict, pd.DataFrame]:
-    from flows.generate import generate
+    from flows.tabular.generate import generate
 
     manifest = generate(data=str(path), algorithm="tabular_argn", num_rows=120, seed=seed, parameters=FAST)
     return manifest, pd.read_parquet(storage.open_uri(manifest["output_uri"]))

@@ -1,0 +1,1 @@
+"""Context flows: sample, corpus, export."""

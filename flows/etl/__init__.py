@@ -1,0 +1,1 @@
+"""ETL flows: the pipeline (extract, transform, validate, load)."""

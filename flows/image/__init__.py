@@ -1,0 +1,1 @@
+"""Image flows: generate (diffusers), validate, profile, export."""
