@@ -31,8 +31,15 @@ def link_run(job_id: str, flow_run_id: str) -> None:
         job = s.get(db.Job, job_id)
         job.flow_run_id = flow_run_id
         if isinstance((job.options or {}).get("runs"), list):
-            run = {"kind": job.kind, "flow_run_id": flow_run_id, "at": db.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
-            job.options = {**job.options, "runs": [*job.options["runs"], run]}
+            job.options = with_run(job.options, job.kind, flow_run_id)
+
+
+def with_run(options: dict[str, Any] | None, kind: str, flow_run_id: str) -> dict[str, Any]:
+    """A job's options with one more entry in its run history (options["runs"])."""
+    opts = dict(options or {})
+    run = {"kind": kind, "flow_run_id": flow_run_id, "at": db.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    opts["runs"] = [*opts.get("runs", []), run]
+    return opts
 
 
 def forget_job(job_id: str) -> None:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api import dispatch, job_kinds
 from api.deps import SettingsDep
 from api.errors import context_code
-from api.jobs import failure_error, get_job, start_job
+from api.jobs import failure_error, get_job, start_job, with_run
 from api.context.limits import ContextPrincipal
 from inferloop.core import db, storage, webhooks
 from inferloop.core.errors import InferloopError
@@ -43,11 +43,8 @@ def add_run(job_id: str, kind: str, flow_run_id: str) -> None:
     """Point the job at its new run; it is unfinished again (the watcher reports the new run's end)."""
     with db.session_scope() as s:
         job = s.get(db.Job, job_id)
-        opts = dict(job.options or {})
-        opts["runs"] = [*opts.get("runs", []), {"kind": kind, "flow_run_id": flow_run_id,
-                                                  "at": db.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")}]
         s.execute(update(db.Job).where(db.Job.id == job_id).values(
-            kind=kind, flow_run_id=flow_run_id, options=opts, final_status=None, notified_at=None, finished_at=None,
+            kind=kind, flow_run_id=flow_run_id, options=with_run(job.options, kind, flow_run_id), final_status=None, notified_at=None, finished_at=None,
             cancel_requested_at=None, rows_generated=None, compute_seconds=None))
 
 
